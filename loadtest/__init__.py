@@ -1,0 +1,1 @@
+"""dcmrecv_cluster.loadtest"""

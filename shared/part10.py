@@ -1,0 +1,344 @@
+"""The DICOM Part-10 file header dcmrecv writes, and a cheap dataset peek.
+
+``encode_meta`` builds the 128-byte preamble, ``DICM`` and group 0002 with
+exactly the elements dcmrecv writes (reference §5.1); the worker appends the
+dataset bytes as received.  ``read_dataset_facts`` pulls the few top-level
+attributes naming needs from an encoded dataset without decoding it fully:
+it stops at the first element past group 0008 and never touches pixel data.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO, Callable
+
+__all__ = [
+    "IMPLEMENTATION_CLASS_UID",
+    "IMPLEMENTATION_VERSION_NAME",
+    "BIT_PRESERVING_VERSION_NAME",
+    "encode_meta",
+    "DatasetFacts",
+    "DatasetError",
+    "read_dataset_facts",
+]
+
+#: Our Implementation Class UID (not DCMTK's ``1.2.276.0.7230010.3.0.3.6.7``).
+#: Derived from UUID f4de59c6-0061-4981-afe1-37c524812441, generated once for
+#: dcmrecv-cluster, under the ``2.25`` arc (X.667) like our ``+fu`` UIDs, so
+#: it needs no registered organisation root.  44 chars (even: no padding).
+IMPLEMENTATION_CLASS_UID = "2.25.325486141695862720474628593889394631745"
+
+#: (0002,0013) in normal mode; analogue of DCMTK's ``OFFIS_DCMTK_367``.
+#: SH and the A-ASSOCIATE item allow at most 16 chars, so the suggested
+#: ``DCMRECV_CLUSTER_01`` (18) is shortened.
+IMPLEMENTATION_VERSION_NAME = "DCMRECVCLUSTER01"
+
+#: (0002,0013) in ``+B`` mode; analogue of DCMTK's ``OFFIS_DCMBP_367``.
+BIT_PRESERVING_VERSION_NAME = "DCMRECVCLUSTBP01"
+
+PREAMBLE = bytes(128)
+MAGIC = b"DICM"
+
+_EXPLICIT_LE = "1.2.840.10008.1.2.1"
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+_EXPLICIT_BE = "1.2.840.10008.1.2.2"
+#: Syntaxes whose whole dataset is raw-deflated explicit VR LE.
+_DEFLATED = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"})
+
+
+# --------------------------------------------------------------------------
+# group 0002
+
+
+def _pad(value: bytes, pad: bytes) -> bytes:
+    return value + pad if len(value) % 2 else value
+
+
+def _el_short(elem: int, vr: bytes, value: bytes) -> bytes:
+    """Explicit VR LE element of group 0002 with a 2-byte length field."""
+    return struct.pack("<HH2sH", 0x0002, elem, vr, len(value)) + value
+
+
+def encode_meta(
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    transfer_syntax: str,
+    implementation_class_uid: str = IMPLEMENTATION_CLASS_UID,
+    implementation_version: str = IMPLEMENTATION_VERSION_NAME,
+    source_ae_title: str | None = None,
+) -> bytes:
+    """Preamble + ``DICM`` + group 0002 (explicit VR LE), as dcmrecv writes it.
+
+    Elements in order: (0000) UL group length, (0001) OB ``00\\01``,
+    (0002)/(0003) UI class/instance, (0010) UI transfer syntax, (0012) UI,
+    (0013) SH, and (0016) AE only if *source_ae_title* is given (``+B``).
+    UI values are padded with NUL, SH/AE with a space, to even length.
+    Trailing spaces of the AE title are dropped first (the association layer
+    hands dcmrecv the title without them; leading spaces are kept), verified
+    against the reference binary.  Strings are encoded Latin-1 so any bytes
+    the caller decoded that way round-trip.
+    """
+
+    def ui(s: str) -> bytes:
+        return _pad(s.encode("latin-1"), b"\0")
+
+    def text(s: str) -> bytes:
+        return _pad(s.encode("latin-1"), b" ")
+
+    body = [
+        struct.pack("<HH2sHI", 0x0002, 0x0001, b"OB", 0, 2) + b"\x00\x01",
+        _el_short(0x0002, b"UI", ui(sop_class_uid)),
+        _el_short(0x0003, b"UI", ui(sop_instance_uid)),
+        _el_short(0x0010, b"UI", ui(transfer_syntax)),
+        _el_short(0x0012, b"UI", ui(implementation_class_uid)),
+        _el_short(0x0013, b"SH", text(implementation_version)),
+    ]
+    if source_ae_title is not None:
+        body.append(_el_short(0x0016, b"AE", text(source_ae_title.rstrip(" "))))
+    payload = b"".join(body)
+    group_length = struct.pack("<HH2sHI", 0x0002, 0x0000, b"UL", 4, len(payload))
+    return PREAMBLE + MAGIC + group_length + payload
+
+
+# --------------------------------------------------------------------------
+# dataset peek
+
+
+class DatasetError(ValueError):
+    """The encoded dataset cannot be parsed (truncated, bad VR, bad deflate...)."""
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """Top-level attributes of a received dataset that naming needs.
+
+    UIDs and modality are text as DCMTK's C strings would see them (cut at
+    the first NUL, i.e. UI padding removed); the series date is the raw value
+    with its VR (as on the wire, or ``DA`` for implicit VR), for
+    :func:`dcmrecv_cluster.shared.naming.series_date_subdir`.  ``None`` =
+    attribute absent.
+    """
+
+    sop_class_uid: str | None
+    sop_instance_uid: str | None
+    series_date: bytes | None
+    series_date_vr: str | None
+    modality: str | None
+    is_empty: bool
+
+
+# VRs with a 2-byte reserved field and a 4-byte length in explicit VR.
+_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+_SHORT_VRS = frozenset(b"AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM UI UL US".split())
+_UNDEFINED = 0xFFFFFFFF
+_ITEM, _ITEM_END, _SEQ_END = 0xE000, 0xE00D, 0xE0DD
+_WANTED = {0x0016: "class", 0x0018: "instance", 0x0021: "date", 0x0060: "modality"}
+_IMPLICIT_VR = {0x0016: "UI", 0x0018: "UI", 0x0021: "DA", 0x0060: "CS"}
+_CHUNK = 16384
+
+
+class _Source:
+    """Sequential byte source over bytes, a binary file or a deflate stream."""
+
+    def __init__(self, pull: Callable[[int], bytes]) -> None:
+        self._pull = pull
+        self._buf = bytearray()
+        self._eof = False
+
+    def _fill(self, n: int) -> None:
+        while len(self._buf) < n and not self._eof:
+            chunk = self._pull(max(n - len(self._buf), _CHUNK))
+            if chunk:
+                self._buf += chunk
+            else:
+                self._eof = True
+
+    def at_end(self) -> bool:
+        self._fill(1)
+        return not self._buf
+
+    def read(self, n: int) -> bytes:
+        self._fill(n)
+        if len(self._buf) < n:
+            raise DatasetError(f"dataset truncated: needed {n} bytes, {len(self._buf)} left")
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def skip(self, n: int) -> None:
+        while n > 0:
+            if not self._buf:
+                self._fill(1)
+                if not self._buf:
+                    raise DatasetError("dataset truncated inside an element value")
+            take = min(n, len(self._buf))
+            del self._buf[:take]
+            n -= take
+
+
+def _bytes_puller(data: bytes | bytearray | memoryview) -> Callable[[int], bytes]:
+    view = memoryview(data).cast("B")
+    pos = 0
+
+    def pull(n: int) -> bytes:
+        nonlocal pos
+        out = view[pos : pos + n].tobytes()
+        pos += len(out)
+        return out
+
+    return pull
+
+
+def _inflating_puller(raw: Callable[[int], bytes]) -> Callable[[int], bytes]:
+    """Raw deflate (RFC 1951, no zlib header), inflated lazily."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    pending = b""
+
+    def pull(n: int) -> bytes:
+        nonlocal pending
+        while True:
+            try:
+                if inflater.unconsumed_tail:
+                    out = inflater.decompress(inflater.unconsumed_tail, n)
+                else:
+                    if not pending:
+                        pending = raw(_CHUNK)
+                        if not pending:
+                            return inflater.flush()
+                    out = inflater.decompress(pending, n)
+                    pending = b""
+            except zlib.error as exc:
+                raise DatasetError(f"invalid deflated dataset: {exc}") from exc
+            if out or inflater.eof:
+                return out
+
+    return pull
+
+
+class _Parser:
+    """Walks elements in one encoding; skips values and sequences it passes."""
+
+    def __init__(self, src: _Source, explicit: bool, little: bool) -> None:
+        self.src = src
+        self.explicit = explicit
+        self.end = "<" if little else ">"
+
+    def tag(self) -> tuple[int, int]:
+        return struct.unpack(self.end + "HH", self.src.read(4))
+
+    def header(self, group: int) -> tuple[str | None, int]:
+        """VR (None for implicit) and length of the element after its tag."""
+        if group == 0xFFFE or not self.explicit:
+            (length,) = struct.unpack(self.end + "I", self.src.read(4))
+            return None, length
+        raw = self.src.read(4)
+        vr = raw[:2]
+        if vr in _LONG_VRS:
+            (length,) = struct.unpack(self.end + "I", self.src.read(4))
+        elif vr in _SHORT_VRS:
+            (length,) = struct.unpack(self.end + "H", raw[2:])
+        else:
+            raise DatasetError(f"unknown VR {vr!r} in explicit VR dataset")
+        return vr.decode("ascii"), length
+
+    def skip_value(self, vr: str | None, length: int) -> None:
+        if length != _UNDEFINED:
+            self.src.skip(length)
+        elif vr == "UN":
+            # PS3.5 6.2.2: UN of undefined length holds implicit VR LE content.
+            _Parser(self.src, explicit=False, little=True).skip_sequence()
+        else:
+            self.skip_sequence()
+
+    def skip_sequence(self) -> None:
+        """Skip items up to and including the sequence delimiter."""
+        while True:
+            group, elem = self.tag()
+            (length,) = struct.unpack(self.end + "I", self.src.read(4))
+            if group != 0xFFFE:
+                raise DatasetError(f"expected item tag in sequence, got ({group:04X},{elem:04X})")
+            if elem == _SEQ_END:
+                return
+            if elem != _ITEM:
+                raise DatasetError(f"unexpected ({group:04X},{elem:04X}) in sequence")
+            if length != _UNDEFINED:
+                self.src.skip(length)
+            else:
+                self.skip_item_content()
+
+    def skip_item_content(self) -> None:
+        """Skip the elements of an undefined-length item and its delimiter."""
+        while True:
+            group, elem = self.tag()
+            if group == 0xFFFE and elem == _ITEM_END:
+                self.src.read(4)
+                return
+            vr, length = self.header(group)
+            self.skip_value(vr, length)
+
+
+def _text(value: bytes) -> str:
+    return value.split(b"\0", 1)[0].decode("latin-1")
+
+
+def _encoding(transfer_syntax: str) -> tuple[bool, bool, bool]:
+    """(explicit, little endian, deflated) for a transfer syntax UID."""
+    ts = transfer_syntax.rstrip("\0 ")
+    if ts == _IMPLICIT_LE:
+        return False, True, False
+    if ts == _EXPLICIT_BE:
+        return True, False, False
+    return True, True, ts in _DEFLATED  # explicit LE and all encapsulated syntaxes
+
+
+def read_dataset_facts(
+    data: bytes | bytearray | memoryview | BinaryIO, transfer_syntax: str
+) -> DatasetFacts:
+    """Peek at SOP Class/Instance UID, Series Date (+VR), Modality, emptiness.
+
+    *data* is the encoded dataset (no meta header) in *transfer_syntax*, as
+    bytes or a binary file positioned at its start (read sequentially; the
+    position afterwards is unspecified).  Parsing stops at the first element
+    whose group is above 0x0008.  Raises :class:`DatasetError` if the bytes
+    up to that point cannot be decoded.
+    """
+    explicit, little, deflated = _encoding(transfer_syntax)
+    pull = data.read if hasattr(data, "read") else _bytes_puller(data)  # type: ignore[union-attr]
+    if deflated:
+        pull = _inflating_puller(pull)
+    src = _Source(pull)
+    parser = _Parser(src, explicit, little)
+
+    found: dict[str, tuple[str | None, bytes]] = {}
+    is_empty = src.at_end()
+    while not src.at_end():
+        group, elem = parser.tag()
+        if group == 0xFFFE:
+            raise DatasetError(f"item/delimiter tag ({group:04X},{elem:04X}) at top level")
+        if group > 0x0008:
+            break
+        vr, length = parser.header(group)
+        key = _WANTED.get(elem) if group == 0x0008 else None
+        if key is None or length == _UNDEFINED:
+            parser.skip_value(vr, length)
+            continue
+        value = src.read(length)
+        found.setdefault(key, (vr or _IMPLICIT_VR[elem], value))
+
+    def text_of(key: str, strip: bool = False) -> str | None:
+        if key not in found:
+            return None
+        value = _text(found[key][1])
+        return value.strip(" ") if strip else value
+
+    date = found.get("date")
+    return DatasetFacts(
+        sop_class_uid=text_of("class"),
+        sop_instance_uid=text_of("instance"),
+        series_date=date[1] if date else None,
+        series_date_vr=date[0] if date else None,
+        modality=text_of("modality", strip=True),
+        is_empty=is_empty,
+    )

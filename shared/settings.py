@@ -1,0 +1,361 @@
+"""The one declaration of dcmrecv-cluster's command line, and the frozen Options it resolves to.
+
+Every option is declared here exactly once (names, values, range, default, help text, option block,
+dependencies); `cmdline.py` derives both the parser and the `--help` text from REGISTRY, so the two
+cannot disagree.  The dcmrecv part mirrors `dcmrecv --help` of DCMTK 3.6.7 on the reference build
+(OpenSSL 3 without 3DES, so `--profile-basic`/`+pb` does not exist, like there).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+
+PROGRAM_NAME = "dcmrecv-cluster"
+DESCRIPTION = "Simple DICOM storage SCP (receiver)"
+EMULATES = "dcmrecv v3.6.7 2022-04-22"
+
+
+def _own_version() -> str:
+    """Version of the installed distribution (pyproject is the single source)."""
+    try:
+        return metadata.version("dcmrecv-cluster")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0.0.0"
+
+
+VERSION = _own_version()
+# Same shape as DCMTK's rcsid line ("$dcmtk: dcmrecv v3.6.7 2022-04-22 $").
+IDENTIFICATION = f"${PROGRAM_NAME}: {PROGRAM_NAME} v{VERSION} $"
+
+# Parameter (the only one): position in EVALUATION_ORDER is marked with this name.
+PORT = "port"
+PORT_HELP = "tcp/ip port number to listen on"
+
+DEFAULT_WORKERS = os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Group:
+    """A help section header.  `sub` marks a sub group; the columns are the minimum widths
+    of the short/long option columns of the options that follow (OFCommandLine's addGroup)."""
+
+    title: str
+    sub: bool = False
+    long_col: int = 21
+    short_col: int = 4
+
+
+@dataclass(frozen=True)
+class Ref:
+    """In Setting.sets: copy the current value of another Options field (used by --write-seed)."""
+
+    field: str
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One command-line option.
+
+    values:    kind of each value the option consumes ("string" or "uint"); the count is what the
+               parser swallows, whatever the following arguments look like.
+    fields:    the Options field receiving each value (repeatable options collect into a tuple).
+    sets:      constant (field, value) assignments made when the option is evaluated.
+    block:     option-block id: of the members present, the rightmost wins (OFCommandLine blocks).
+    repeat:    every occurrence counts (DCMTK's FOM_First/FOM_Next loop) instead of the rightmost.
+    requires:  condition names (see cmdline.REQUIREMENTS) checked in order when the option is seen.
+    conflicts: condition names (see cmdline.CONFLICTS) checked after `requires`.
+    label:     the name dcmrecv prints in dependency errors (differs from `long` for one quirk).
+    handler:   name of a special evaluation in cmdline (log level/config, --arguments).
+    """
+
+    long: str
+    short: str = ""
+    help: str = ""
+    value_help: str = ""
+    values: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    sets: tuple[tuple[str, object], ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    wrap32: bool = False
+    block: str | None = None
+    exclusive: bool = False
+    repeat: bool = False
+    requires: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    label: str = ""
+    handler: str = ""
+    ours: bool = False
+
+    @property
+    def message_name(self) -> str:
+        return self.label or self.long
+
+
+_TLS = ("tls",)
+
+# Help order.  Texts are dcmrecv 3.6.7's, byte for byte (including the trailing blank of +pw).
+REGISTRY: tuple[Group | Setting, ...] = (
+    Group("general options:", long_col=21, short_col=6),
+    Setting("--help", "-h", "print this help text and exit", exclusive=True),
+    Setting("--version", "", "print version information and exit", exclusive=True),
+    Setting("--arguments", "", "print expanded command line arguments",
+            sets=(("print_arguments", True),), handler="arguments"),
+    Setting("--quiet", "-q", "quiet mode, print no warnings and errors", block="log",
+            sets=(("log_level", "fatal"), ("_level_set", True))),
+    Setting("--verbose", "-v", "verbose mode, print processing details", block="log",
+            sets=(("log_level", "info"), ("_level_set", True))),
+    Setting("--debug", "-d", "debug mode, print debug information", block="log",
+            sets=(("log_level", "debug"), ("_level_set", True))),
+    Setting("--log-level", "-ll", "(fatal, error, warn, info, debug, trace)\nuse level l for the logger",
+            "[l]evel: string constant", values=("string",), conflicts=("level-set",),
+            handler="log-level"),
+    Setting("--log-config", "-lc", "use config file f for the logger", "[f]ilename: string",
+            values=("string",), conflicts=("log-level-given", "level-set"), handler="log-config"),
+    Setting("--verbose-pc", "+v", "show presentation contexts in verbose mode",
+            sets=(("verbose_pc", True),), requires=("verbose",)),
+
+    Group("network options:"),
+    Group("association negotiation profile from configuration file:", sub=True),
+    Setting("--config-file", "-xf", "use profile p from configuration file f",
+            "[f]ilename, [p]rofile: string", values=("string", "string"),
+            fields=("config_file", "config_profile")),
+    Group("application entity title:", sub=True),
+    Setting("--aetitle", "-aet", "set my AE title (default: DCMRECV)", "[a]etitle: string",
+            values=("string",), fields=("aetitle",), sets=(("use_called_aetitle", False),),
+            block="aet"),
+    Setting("--use-called-aetitle", "-uca", "always respond with called AE title",
+            sets=(("use_called_aetitle", True),), block="aet"),
+    Group("other network options:", sub=True),
+    Setting("--acse-timeout", "-ta", "timeout for ACSE messages", "[s]econds: integer (default: 30)",
+            values=("uint",), fields=("acse_timeout",), minimum=1, wrap32=True),
+    Setting("--dimse-timeout", "-td", "timeout for DIMSE messages",
+            "[s]econds: integer (default: unlimited)",
+            values=("uint",), fields=("dimse_timeout",), minimum=1, wrap32=True),
+    Setting("--max-pdu", "-pdu", "set max receive pdu to n bytes (default: 16384)",
+            "[n]umber of bytes: integer (4096..131072)",
+            values=("uint",), fields=("max_pdu",), minimum=4096, maximum=131072),
+    Setting("--disable-host-lookup", "-dhl", "disable hostname lookup",
+            sets=(("disable_host_lookup", True),)),
+
+    Group("transport layer security (TLS) options:"),
+    Group("transport protocol stack:", sub=True),
+    Setting("--disable-tls", "-tls", "use normal TCP/IP connection (default)", block="tls",
+            sets=(("tls_enabled", False),)),
+    Setting("--enable-tls", "+tls", "use authenticated secure TLS connection",
+            "[p]rivate key file, [c]ertificate file: string", values=("string", "string"),
+            fields=("tls_key", "tls_cert"), sets=(("tls_enabled", True),), block="tls"),
+    Group("private key password (only with --enable-tls):", sub=True),
+    Setting("--std-passwd", "+ps", "prompt user to type password on stdin (default)", block="passwd",
+            sets=(("tls_password_mode", "prompt"), ("tls_password", None)), requires=_TLS),
+    Setting("--use-passwd", "+pw", "use specified password", "[p]assword: string ",
+            values=("string",), fields=("tls_password",), block="passwd",
+            sets=(("tls_password_mode", "given"),), requires=_TLS),
+    Setting("--null-passwd", "-pw", "use empty string as password", block="passwd",
+            sets=(("tls_password_mode", "null"), ("tls_password", "")), requires=_TLS),
+    Group("key and certificate file format:", sub=True),
+    Setting("--pem-keys", "-pem", "read keys and certificates as PEM file (default)", block="keyfmt",
+            sets=(("tls_key_format", "pem"),), requires=_TLS),
+    Setting("--der-keys", "-der", "read keys and certificates as DER file", block="keyfmt",
+            sets=(("tls_key_format", "der"),), requires=_TLS),
+    Group("certification authority:", sub=True),
+    Setting("--add-cert-file", "+cf", "add certificate file to list of certificates",
+            "[f]ilename: string", values=("string",), fields=("tls_ca_files",), repeat=True,
+            requires=_TLS),
+    Setting("--add-cert-dir", "+cd", "add certificates in d to list of certificates",
+            "[d]irectory: string", values=("string",), fields=("tls_ca_dirs",), repeat=True,
+            requires=_TLS),
+    Setting("--add-crl-file", "+crl", "add certificate revocation list file\n(implies --enable-crl-vfy)",
+            "[f]ilename: string", values=("string",), fields=("tls_crl_files",), repeat=True,
+            sets=(("tls_crl_mode", "leaf"),), requires=_TLS),
+    Setting("--enable-crl-vfy", "+crv", "enable leaf CRL verification", repeat=True,
+            sets=(("tls_crl_mode", "leaf"),), requires=_TLS),
+    Setting("--enable-crl-all", "+cra", "enable full chain CRL verification", repeat=True,
+            sets=(("tls_crl_mode", "all"),), requires=_TLS, conflicts=("crl-vfy",)),
+    Group("security profile:", sub=True),
+    Setting("--profile-bcp195-nd", "+py", "Non-downgrading BCP 195 TLS Profile (default)",
+            block="profile", sets=(("tls_profile", "bcp195-nd"),), requires=_TLS),
+    Setting("--profile-bcp195", "+px", "BCP 195 TLS Profile",
+            block="profile", sets=(("tls_profile", "bcp195"),), requires=_TLS),
+    Setting("--profile-bcp195-ex", "+pz", "Extended BCP 195 TLS Profile",
+            block="profile", sets=(("tls_profile", "bcp195-ex"),), requires=_TLS),
+    # dcmrecv 3.6.7 names the wrong option in this dependency error; we keep its text.
+    Setting("--profile-aes", "+pa", "AES TLS Secure Transport Connection Profile\n(retired)",
+            block="profile", sets=(("tls_profile", "aes"),), requires=_TLS, label="--profile-basic"),
+    Setting("--profile-null", "+pn",
+            "Authenticated unencrypted communication\n(retired, was used in IHE ATNA)",
+            block="profile", sets=(("tls_profile", "null"),), requires=_TLS),
+    Group("ciphersuite:", sub=True),
+    Setting("--list-ciphers", "+cc", "show list of supported TLS ciphersuites and exit",
+            exclusive=True),
+    Setting("--cipher", "+cs", "add ciphersuite to list of negotiated suites\n(not with --profile-bcp195-ex)",
+            "[c]iphersuite name: string", values=("string",), fields=("tls_ciphers",), repeat=True,
+            requires=_TLS, conflicts=("profile-ex",)),
+    Setting("--dhparam", "+dp", "read DH parameters for DH/DSS ciphersuites", "[f]ilename: string",
+            values=("string",), fields=("tls_dhparam",), requires=_TLS),
+    Group("pseudo random generator:", sub=True),
+    Setting("--seed", "+rs", "seed random generator with contents of f", "[f]ilename: string",
+            values=("string",), fields=("tls_seed",), requires=_TLS),
+    Setting("--write-seed", "+ws", "write back modified seed (only with --seed)", block="wseed",
+            sets=(("tls_write_seed", True), ("tls_write_seed_file", Ref("tls_seed"))),
+            requires=("tls", "seed")),
+    Setting("--write-seed-file", "+wf", "write modified seed to file f",
+            "[f]ilename: string (only with --seed)", values=("string",),
+            fields=("tls_write_seed_file",), sets=(("tls_write_seed", True),), block="wseed",
+            requires=("tls", "seed")),
+    Group("peer authentication:", sub=True),
+    Setting("--require-peer-cert", "-rc", "verify peer certificate, fail if absent (default)",
+            block="peer", sets=(("tls_peer_cert", "require"),), requires=_TLS),
+    Setting("--verify-peer-cert", "-vc", "verify peer certificate if present",
+            block="peer", sets=(("tls_peer_cert", "verify"),), requires=_TLS),
+    Setting("--ignore-peer-cert", "-ic", "don't verify peer certificate",
+            block="peer", sets=(("tls_peer_cert", "ignore"),), requires=_TLS),
+
+    Group("output options:"),
+    Group("general:", sub=True),
+    Setting("--output-directory", "-od", "write received objects to existing directory d",
+            '[d]irectory: string (default: ".")', values=("string",), fields=("output_directory",)),
+    Group("subdirectory generation:", sub=True),
+    Setting("--no-subdir", "-s", "do not generate any subdirectories (default)", block="subdir",
+            sets=(("subdir_mode", "none"),)),
+    Setting("--series-date-subdir", "+ssd", "generate subdirectories from series date", block="subdir",
+            sets=(("subdir_mode", "series-date"),)),
+    Group("filename generation:", sub=True),
+    Setting("--default-filenames", "+fd", "generate filename from instance UID (default)", block="fname",
+            sets=(("filename_mode", "default"),)),
+    Setting("--unique-filenames", "+fu", "generate unique filename based on new UID", block="fname",
+            sets=(("filename_mode", "unique"),)),
+    Setting("--short-unique-names", "+fsu", "generate short pseudo-random unique filename", block="fname",
+            sets=(("filename_mode", "short-unique"),)),
+    Setting("--system-time-names", "+fst", "generate filename from current system time", block="fname",
+            sets=(("filename_mode", "system-time"),)),
+    Setting("--filename-extension", "-fe", "append e to all generated filenames",
+            "[e]xtension: string (default: none)", values=("string",), fields=("filename_extension",)),
+    Group("storage mode:", sub=True),
+    Setting("--normal", "-B", "allow implicit format conversions (default)", block="storage",
+            sets=(("storage_mode", "normal"),)),
+    Setting("--bit-preserving", "+B", "write dataset exactly as received", block="storage",
+            sets=(("storage_mode", "bit-preserving"),), conflicts=("series-date",)),
+    Setting("--ignore", "", "ignore dataset, receive but do not store it", block="storage",
+            sets=(("storage_mode", "ignore"),)),
+
+    # Ours: long names only, evaluated after everything dcmrecv checks.
+    Group("cluster options:"),
+    Setting("--workers", "", "number of worker processes receiving associations",
+            "[n]umber: integer (1..1024, default: number of CPUs)", values=("uint",),
+            fields=("workers",), minimum=1, maximum=1024, ours=True),
+    Setting("--max-associations", "", "admit at most n concurrent associations (default: 256)",
+            "[n]umber: integer (1..65535)", values=("uint",), fields=("max_associations",),
+            minimum=1, maximum=65535, ours=True),
+    Setting("--bind", "", "listen on IPv4 address a only", '[a]ddress: string (default: "0.0.0.0")',
+            values=("string",), fields=("bind_address",), ours=True),
+    Setting("--metrics-port", "", "serve metrics on tcp/ip port n (default: off)",
+            "[n]umber: integer (1..65535)", values=("uint",), fields=("metrics_port",),
+            minimum=1, maximum=65535, ours=True),
+    Setting("--events", "", "publish events to ZeroMQ endpoint e (default: off)",
+            "[e]ndpoint: string", values=("string",), fields=("events_endpoint",), ours=True),
+    Setting("--node-id", "", "identify this node as n in a multi-node setup",
+            "[n]umber: integer (0..65535)", values=("uint",), fields=("node_id",),
+            minimum=0, maximum=65535, ours=True),
+    Setting("--no-fsync", "", "do not fsync received files (default: durable writes)",
+            sets=(("fsync", False),), ours=True),
+    Setting("--embedded-profile", "", "without -xf: accept Verification and every storage\n"
+            "SOP class (default: Verification only, as dcmrecv)",
+            sets=(("embedded_profile", True),), ours=True),
+)
+
+SETTINGS: dict[str, Setting] = {s.long: s for s in REGISTRY if isinstance(s, Setting)}
+
+# The order dcmrecv 3.6.7 evaluates its options in (dcmrecv.cc, OFLog, DcmTLSOptions::parseArguments):
+# it decides which error is reported when several are present.  Consecutive entries that share a
+# `block` form one option block.  The exclusive options are handled before this sequence.
+EVALUATION_ORDER: tuple[str, ...] = (
+    "--debug", "--verbose", "--quiet",
+    "--log-level", "--log-config", "--arguments", "--verbose-pc",
+    "--config-file",
+    "--aetitle", "--use-called-aetitle",
+    "--acse-timeout", "--dimse-timeout", "--max-pdu", "--disable-host-lookup",
+    "--output-directory",
+    "--no-subdir", "--series-date-subdir",
+    "--default-filenames", "--unique-filenames", "--short-unique-names", "--system-time-names",
+    "--filename-extension",
+    "--normal", "--bit-preserving", "--ignore",
+    PORT,
+    "--disable-tls", "--enable-tls",
+    "--std-passwd", "--use-passwd", "--null-passwd",
+    "--pem-keys", "--der-keys",
+    "--dhparam", "--seed",
+    "--write-seed", "--write-seed-file",
+    "--require-peer-cert", "--ignore-peer-cert", "--verify-peer-cert",
+    "--profile-bcp195", "--profile-bcp195-nd", "--profile-bcp195-ex", "--profile-aes", "--profile-null",
+    "--add-cert-file", "--add-cert-dir", "--add-crl-file",
+    "--enable-crl-vfy", "--enable-crl-all",
+    "--cipher",
+    "--workers", "--max-associations", "--bind", "--metrics-port", "--events", "--node-id", "--no-fsync",
+    "--embedded-profile",
+)
+
+EXCLUSIVE_OPTIONS = ("--help", "--version", "--list-ciphers")
+
+
+@dataclass(frozen=True)
+class Options:
+    """The resolved command line: what the supervisor and every worker receive (picklable).
+
+    Notes beyond the dcmrecv man page:
+      log_level        "off" is possible too (`-ll off`); `-ll all` gives "trace".  With --log-config
+                       it is the root logger level of that file.
+      output_directory "" (from `-od ""`) means the current directory, as in dcmrecv.
+      tls_password     None with "prompt", "" with "null".
+      tls_write_seed_file  with --write-seed, the --seed file (dcmrecv itself never writes it).
+      acse/dimse_timeout   reduced modulo 2**32 like dcmrecv's cast to Uint32.
+      tls_*_files/dirs/ciphers  in command-line order (left to right).
+    """
+
+    port: int
+    log_level: str = "warn"
+    log_config: str | None = None
+    verbose_pc: bool = False
+    print_arguments: bool = False
+    expanded_arguments: tuple[str, ...] = ()
+    config_file: str | None = None
+    config_profile: str | None = None
+    aetitle: str = "DCMRECV"
+    use_called_aetitle: bool = False
+    acse_timeout: int = 30
+    dimse_timeout: int | None = None
+    max_pdu: int = 16384
+    disable_host_lookup: bool = False
+    tls_enabled: bool = False
+    tls_key: str | None = None
+    tls_cert: str | None = None
+    tls_password_mode: str = "prompt"
+    tls_password: str | None = None
+    tls_key_format: str = "pem"
+    tls_ca_files: tuple[str, ...] = ()
+    tls_ca_dirs: tuple[str, ...] = ()
+    tls_profile: str = "bcp195-nd"
+    list_ciphers: bool = False
+    tls_ciphers: tuple[str, ...] = ()
+    tls_dhparam: str | None = None
+    tls_seed: str | None = None
+    tls_write_seed: bool = False
+    tls_write_seed_file: str | None = None
+    tls_crl_files: tuple[str, ...] = ()
+    tls_crl_mode: str | None = None
+    tls_peer_cert: str = "require"
+    output_directory: str = "."
+    subdir_mode: str = "none"
+    filename_mode: str = "default"
+    filename_extension: str = ""
+    storage_mode: str = "normal"
+    workers: int = field(default=DEFAULT_WORKERS)
+    max_associations: int = 256
+    bind_address: str = "0.0.0.0"
+    metrics_port: int | None = None
+    events_endpoint: str | None = None
+    node_id: int | None = None
+    fsync: bool = True
+    embedded_profile: bool = False

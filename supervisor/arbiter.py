@@ -1,0 +1,381 @@
+"""The supervisor's main loop: accept, dispatch to the least-busy worker, spawn/reap/respawn, stop.
+
+Modelled on gunicorn's arbiter: signal handlers only enqueue, the loop
+dispatches; a worker that dies is reaped and replaced, a worker that cannot
+boot halts the service instead of respawning forever; the stop order is fixed
+(close the listener, ask workers to finish, wait with a deadline while reaping,
+SIGKILL, final reap).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+
+import multiprocess
+import zmq
+
+from dcmrecv_cluster.shared import exitcodes, fdpass, wire
+from dcmrecv_cluster.shared.rundir import RunDirectory
+from dcmrecv_cluster.shared.runconfig import WORKER_ENTRY, WorkerConfig, run_entry
+from dcmrecv_cluster.supervisor.logsink import LogSink
+from dcmrecv_cluster.supervisor.names import NameAuthority
+from dcmrecv_cluster.supervisor.rejector import Rejector
+
+GRACE_SECONDS = 30.0          # in-flight associations get this long after SIGTERM
+HEARTBEAT_LIMIT = 30.0        # a booted worker silent this long is hung: killed and replaced
+BOOT_LIMIT = 60.0             # a worker that has not said hello by then cannot boot
+MAX_BOOT_FAILURES = 3         # consecutive failed boots before the supervisor gives up
+WORKER_BOOT_FAILURE = 3       # the worker's own exit code for "cannot boot"
+TICK = 0.5
+
+
+@dataclass
+class WorkerSlot:
+    index: int
+    process: object = None
+    pid: int = 0
+    channel: socket.socket | None = None
+    booted: bool = False
+    active: int = 0
+    started: float = 0.0
+    last_heartbeat: float = 0.0
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return self.booted and self.channel is not None
+
+
+class Arbiter:
+    def __init__(self, options, profile, tls, listener: socket.socket, log: LogSink) -> None:
+        self.options = options
+        self.profile = profile
+        self.tls = tls
+        self.listener = listener
+        self.log = log
+        self.rundir = RunDirectory.create()
+        self.names = NameAuthority(node_id=options.node_id)
+        self.slots = [WorkerSlot(index) for index in range(options.workers)]
+        self.spawner = multiprocess.get_context("spawn")
+        self.signals: collections.deque[int] = collections.deque()
+        self.stopping = False
+        self.stop_deadline = 0.0
+        self.exit_code = exitcodes.NO_ERROR
+        self.boot_failures = 0
+        self.rejector = Rejector(log)
+        self.stored = 0
+
+    # ---- set-up ---------------------------------------------------------------
+    def _open_channels(self) -> None:
+        self.zmq = zmq.Context()
+        self.control = self.zmq.socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 0)
+        self.control.bind(self.rundir.control_endpoint)
+        self.logs = self.zmq.socket(zmq.PULL)
+        self.logs.setsockopt(zmq.LINGER, 0)
+        self.logs.bind(self.rundir.log_endpoint)
+        self.handoff = fdpass.handoff_listener(self.rundir.handoff_path)
+        self.handoff.setblocking(False)
+        self.wakeup_r, self.wakeup_w = os.pipe()
+        os.set_blocking(self.wakeup_r, False)
+        os.set_blocking(self.wakeup_w, False)
+
+    def _install_signals(self) -> None:
+        signal.set_wakeup_fd(self.wakeup_w)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+            signal.signal(signum, self._enqueue_signal)
+
+    def _enqueue_signal(self, signum, frame) -> None:
+        self.signals.append(signum)
+
+    # ---- workers ----------------------------------------------------------------
+    def _spawn(self, slot: WorkerSlot) -> None:
+        config = WorkerConfig(
+            index=slot.index, options=self.options, profile=self.profile, tls=self.tls,
+            control_endpoint=self.rundir.control_endpoint, log_endpoint=self.rundir.log_endpoint,
+            handoff_path=self.rundir.handoff_path,
+        )
+        process = self.spawner.Process(target=run_entry, args=(*WORKER_ENTRY, config),
+                                       name=f"dcmrecv-cluster-worker-{slot.index}", daemon=False)
+        process.start()
+        slot.process, slot.pid = process, process.pid
+        slot.channel, slot.booted, slot.active = None, False, 0
+        slot.started = slot.last_heartbeat = time.monotonic()
+        self.log.debug(f"worker {slot.index} started (pid {slot.pid})")
+
+    def _reap(self) -> None:
+        for slot in self.slots:
+            process = slot.process
+            if process is None or process.exitcode is None:
+                continue
+            self._forget(slot, process.exitcode)
+
+    def _forget(self, slot: WorkerSlot, exitcode: int) -> None:
+        pid, was_booted, lost = slot.pid, slot.booted, slot.active
+        slot.process, slot.pid, slot.booted, slot.active = None, 0, False, 0
+        if slot.channel is not None:
+            slot.channel.close()
+            slot.channel = None
+        self._remove_temp_files(pid)
+        if self.stopping and exitcode == 0:
+            self.log.debug(f"worker {slot.index} (pid {pid}) stopped")
+            return
+        how = (f"killed by signal {-exitcode} ({signal.Signals(-exitcode).name})" if exitcode < 0
+               else f"exited with code {exitcode}")
+        lost_text = f", {lost} association(s) lost" if lost else ""
+        self.log.warn(f"worker {slot.index} (pid {pid}) {how}{lost_text}")
+        if self.stopping:
+            return
+        if not was_booted or exitcode == WORKER_BOOT_FAILURE:
+            self.boot_failures += 1
+            if exitcode == WORKER_BOOT_FAILURE or self.boot_failures >= MAX_BOOT_FAILURES:
+                self.log.fatal(f"workers cannot boot (worker {slot.index} {how}), stopping")
+                self.exit_code = exitcodes.WORKERS_CANNOT_BOOT
+                self._begin_stop(graceful=True)
+                return
+        self._spawn(slot)
+
+    def _remove_temp_files(self, pid: int) -> None:
+        """A killed worker cannot clean up: its partial instances go now, never shown as stored."""
+        prefix = f".dcmrecv-cluster-{pid}-"
+        directory = self.options.output_directory
+        try:
+            names = [n for n in os.listdir(directory) if n.startswith(prefix)]
+        except OSError:
+            return
+        for name in names:
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass
+
+    def _check_liveness(self) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.process is None:
+                continue
+            limit = HEARTBEAT_LIMIT if slot.booted else BOOT_LIMIT
+            if now - slot.last_heartbeat > limit:
+                self.log.error(f"worker {slot.index} (pid {slot.pid}) unresponsive for {limit:.0f} s, killing it")
+                _kill(slot.pid, signal.SIGKILL)
+
+    # ---- traffic ------------------------------------------------------------------
+    def _accept_handoff(self) -> None:
+        while True:
+            try:
+                channel, _ = self.handoff.accept()
+            except BlockingIOError:
+                return
+            channel.settimeout(5)
+            try:
+                identity = channel.recv(64)
+                index = int(identity.decode().lstrip("w"))
+                slot = self.slots[index]
+            except (OSError, ValueError, IndexError):
+                channel.close()
+                continue
+            channel.setblocking(False)
+            if slot.channel is not None:
+                slot.channel.close()
+            slot.channel = channel
+
+    def _accept_connections(self) -> None:
+        for _ in range(64):
+            try:
+                conn, peer = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.log.error(f"cannot accept connection: {exc.strerror}")
+                return
+            self._dispatch(conn, peer)
+
+    def _dispatch(self, conn: socket.socket, peer) -> None:
+        active = sum(slot.active for slot in self.slots)
+        if active >= self.options.max_associations:
+            self.log.warn(f"Refusing Association from {peer[0]}: --max-associations {self.options.max_associations} reached")
+            self.rejector.reject(conn)
+            return
+        for slot in sorted((s for s in self.slots if s.ready), key=lambda s: s.active):
+            try:
+                fdpass.send_connection(slot.channel, conn, peer)
+            except (BlockingIOError, OSError):
+                continue
+            slot.active += 1
+            conn.close()
+            return
+        self.log.warn(f"no worker ready for the connection from {peer[0]}, refusing it")
+        self.rejector.reject(conn)
+
+    def _read_control(self) -> None:
+        while True:
+            try:
+                identity, frame = self.control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                message = wire.decode(frame)
+                slot = self.slots[int(identity.decode().lstrip("w"))]
+            except (ValueError, IndexError):
+                continue
+            kind = message["kind"]
+            slot.last_heartbeat = time.monotonic()
+            if kind == wire.CLOSED:
+                slot.active = max(0, slot.active - 1)
+            elif kind == wire.NAME:
+                self.control.send_multipart([identity, self._answer_name(message)])
+            elif kind == wire.HELLO:
+                slot.booted = True
+                self.boot_failures = 0
+                self.log.debug(f"worker {slot.index} (pid {message.get('pid')}) ready")
+            elif kind == wire.BYE:
+                slot.summary = message
+
+    def _answer_name(self, message: dict) -> bytes:
+        count = int(message.get("count", 1))
+        if message.get("mode") == "unique":
+            return wire.reply_ok(names=self.names.unique_uids(count))
+        if message.get("mode") == "short":
+            return wire.reply_ok(names=self.names.short_candidates(count))
+        return wire.reply_error(22, f"unknown name mode {message.get('mode')!r}")
+
+    def _read_logs(self) -> None:
+        for _ in range(10_000):
+            try:
+                message = wire.decode(self.logs.recv(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            except ValueError:
+                continue
+            if message["kind"] == wire.LOG:
+                self.log.emit(message["level"], message["text"])
+            elif message["kind"] == wire.STORED:
+                self.stored += 1
+
+    # ---- signals and stopping -------------------------------------------------------
+    def _handle_signals(self) -> None:
+        try:
+            while os.read(self.wakeup_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+        while self.signals:
+            signum = self.signals.popleft()
+            if signum == signal.SIGCHLD:
+                self._reap()
+            elif self.stopping:
+                self.log.warn(f"second {signal.Signals(signum).name}: stopping at once")
+                self.exit_code = 128 + signum if self.exit_code == 0 else self.exit_code
+                self._kill_all()
+            else:
+                self.log.info(f"received {signal.Signals(signum).name}, finishing associations in flight "
+                              f"(at most {GRACE_SECONDS:.0f} s)")
+                self._begin_stop(graceful=True)
+
+    def _begin_stop(self, graceful: bool) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.stop_deadline = time.monotonic() + GRACE_SECONDS
+        for slot in self.slots:
+            if slot.channel is not None:
+                slot.channel.close()   # the worker sees end-of-channel: no new sockets
+                slot.channel = None
+            if slot.pid:
+                _kill(slot.pid, signal.SIGTERM)
+
+    def _kill_all(self) -> None:
+        self.stopping = True
+        for slot in self.slots:
+            if slot.pid:
+                _kill(slot.pid, signal.SIGKILL)
+        for slot in self.slots:
+            if slot.process is not None:
+                slot.process.join(5)
+                self._forget(slot, slot.process.exitcode if slot.process.exitcode is not None else -9)
+
+    # ---- the loop ---------------------------------------------------------------------
+    def run(self) -> int:
+        self._open_channels()
+        self._install_signals()
+        try:
+            for slot in self.slots:
+                self._spawn(slot)
+            self._loop()
+        finally:
+            self._kill_all()
+            self._read_logs()
+            self.rejector.close_all()
+            self._close_channels()
+        return self.exit_code
+
+    def _loop(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.control, zmq.POLLIN)
+        poller.register(self.logs, zmq.POLLIN)
+        poller.register(self.handoff.fileno(), zmq.POLLIN)
+        poller.register(self.wakeup_r, zmq.POLLIN)
+        listening = self.listener.fileno()
+        accepting = False
+        self.rejector.attach(poller)
+        while True:
+            # Connections wait in the kernel backlog while no worker is ready (at boot, or
+            # while every worker is being replaced), rather than being refused.
+            wanted = self.listener is not None and any(slot.ready for slot in self.slots)
+            if wanted != accepting:
+                if wanted:
+                    poller.register(listening, zmq.POLLIN)
+                else:
+                    poller.unregister(listening)
+                accepting = wanted
+            events = dict(poller.poll(TICK * 1000))
+            if self.wakeup_r in events or self.signals:
+                self._handle_signals()
+            if self.logs in events:
+                self._read_logs()
+            if self.control in events:
+                self._read_control()
+            if self.handoff.fileno() in events:
+                self._accept_handoff()
+            if accepting and listening in events:
+                self._accept_connections()
+            if self.stopping and self.listener is not None:
+                if accepting:
+                    poller.unregister(listening)
+                    accepting = False
+                self.listener.close()   # stop accepting: the first step of a graceful stop
+                self.listener = None
+            self.rejector.service(events)
+            self._reap()
+            self._check_liveness()
+            if self.stopping:
+                if all(slot.process is None for slot in self.slots):
+                    return
+                if time.monotonic() > self.stop_deadline:
+                    self.log.warn("grace period over, killing workers with associations still in flight")
+                    self._kill_all()
+                    return
+
+    def _close_channels(self) -> None:
+        signal.set_wakeup_fd(-1)
+        for sock in (self.control, self.logs):
+            sock.close()
+        self.zmq.term()
+        self.handoff.close()
+        for fd in (self.wakeup_r, self.wakeup_w):
+            os.close(fd)
+        if self.listener is not None:
+            self.listener.close()
+        self.rundir.remove()
+
+
+def _kill(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass

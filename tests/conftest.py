@@ -1,0 +1,33 @@
+"""Shared fixtures: a real dcmrecv-cluster on a free loopback port, stopped by PID afterwards."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from service import Receiver, free_port  # noqa: E402
+
+STORESCP_CFG = "/etc/dcmtk/storescp.cfg"
+
+
+@pytest.fixture
+def receiver_factory(tmp_path):
+    started: list[Receiver] = []
+
+    def start(*args: str, output: Path | None = None, ready: bool = True, command=None, env=None) -> Receiver:
+        out = output or tmp_path / "out"
+        out.mkdir(exist_ok=True)
+        receiver = Receiver(["-od", str(out), *args], tmp_path, free_port(), command=command, env=env)
+        receiver.output = out
+        started.append(receiver)
+        if ready:
+            receiver.wait_ready()
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.stop()

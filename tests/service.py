@@ -1,0 +1,122 @@
+"""Start the real dcmrecv-cluster (and DCMTK tools) on loopback, and watch it from outside."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+DCMTK = Path("/usr/bin")
+
+
+def dcmtk(tool: str) -> str:
+    """DCMTK's binary, never pynetdicom's same-named console script from the venv."""
+    path = DCMTK / tool
+    assert path.exists(), f"DCMTK {tool} is missing: make test installs the dcmtk package"
+    return str(path)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def descendants_of(pid: int) -> list[int]:
+    found = []
+    for child in children_of(pid):
+        found.append(child)
+        found.extend(descendants_of(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+class Receiver:
+    """A running dcmrecv-cluster (or any dcmrecv-compatible command) with its log captured."""
+
+    def __init__(self, args: list[str], cwd: Path, port: int, command: list[str] | None = None,
+                 env: dict | None = None) -> None:
+        self.port = port
+        self.cwd = cwd
+        self.log_path = cwd / f"receiver-{port}.log"
+        self.log_file = open(self.log_path, "wb")
+        command = command or [str(BIN / "dcmrecv-cluster")]
+        self.process = subprocess.Popen(command + args + [str(port)], cwd=cwd, stdout=self.log_file,
+                                        stderr=subprocess.STDOUT, env=env)
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def workers(self) -> list[int]:
+        """Worker processes (multiprocess's resource tracker, if any, excluded)."""
+        return [pid for pid in children_of(self.process.pid)
+                if "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        def answers():
+            if self.process.poll() is not None:
+                raise AssertionError(f"receiver exited with {self.process.returncode}:\n{self.log}")
+            return echo(self.port) == 0
+        wait_until(answers, timeout, 0.2, "the receiver to answer C-ECHO")
+
+    def stop(self, timeout: float = 60.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                for pid in descendants_of(self.process.pid):
+                    os.kill(pid, signal.SIGKILL)
+                self.process.kill()
+                self.process.wait()
+        self.log_file.close()
+        return self.process.returncode
+
+
+def echo(port: int, *extra: str) -> int:
+    return subprocess.run([dcmtk("echoscu"), *extra, "127.0.0.1", str(port)],
+                          capture_output=True, timeout=60).returncode
+
+
+def storescu(port: int, files, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([dcmtk("storescu"), *extra, "127.0.0.1", str(port), *map(str, files)],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def stored_files(directory: Path) -> list[Path]:
+    """What an operator sees: every non-hidden file below the output directory."""
+    return sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def hidden_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob(".*") if p.is_file())

@@ -1,0 +1,194 @@
+"""The receiver core end to end: real dcmrecv-cluster, real DCMTK senders, over loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from conftest import STORESCP_CFG
+from instances import CT_IMAGE, MR_IMAGE, make_instance, make_series
+from service import alive, dcmtk, descendants_of, echo, free_port, hidden_files, storescu, stored_files, wait_until
+
+CLUSTER = ("--workers", "2", "-xf", STORESCP_CFG, "Default")
+
+
+def test_echo_and_concurrent_stores(receiver_factory, tmp_path):
+    receiver = receiver_factory("-v", *CLUSTER)
+    assert echo(receiver.port) == 0
+    batches = [make_series(tmp_path / f"in{i}", 5, sop_class=MR_IMAGE if i % 2 else CT_IMAGE,
+                           modality="MR" if i % 2 else "CT") for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda files: storescu(receiver.port, files), batches))
+    assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stderr for r in results]
+    stored = stored_files(receiver.output)
+    assert len(stored) == 20
+    for files in batches:
+        for sent_path in files:
+            sent = pydicom.dcmread(sent_path)
+            prefix = "MR" if sent.SOPClassUID == MR_IMAGE else "CT"
+            received = pydicom.dcmread(receiver.output / f"{prefix}.{sent.SOPInstanceUID}")
+            assert received.file_meta.MediaStorageSOPInstanceUID == sent.SOPInstanceUID
+            assert received == sent
+    assert hidden_files(receiver.output) == []
+    assert receiver.log.count("I: Stored received object to file:") == 20
+
+
+def test_without_config_only_verification_is_accepted(receiver_factory, tmp_path):
+    receiver = receiver_factory("-v", "--workers", "1")
+    assert echo(receiver.port) == 0
+    result = storescu(receiver.port, [make_instance(tmp_path / "ct.dcm")])
+    assert result.returncode != 0
+    assert "Association Rejected" in result.stderr
+    assert "Rejected Permanent" in result.stderr
+    wait_until(lambda: "Refusing Association (no acceptable presentation contexts)" in receiver.log,
+               10, what="the refusal in the log")
+    assert stored_files(receiver.output) == []
+
+
+def _raw_associate(port: int, abstract: str, ts: str = "1.2.840.10008.1.2.1") -> socket.socket:
+    """A hand-made SCU that stops mid-dataset, so a test can act while a transfer is in flight."""
+    def item(kind, value):
+        return struct.pack(">BxH", kind, len(value)) + value
+    context = item(0x20, bytes((1, 0, 0, 0)) + item(0x30, abstract.encode()) + item(0x40, ts.encode()))
+    user = item(0x50, item(0x51, struct.pack(">L", 16384)) + item(0x52, b"1.2.3.4"))
+    body = (struct.pack(">HH", 1, 0) + b"ANY-SCP".ljust(16) + b"RAWSCU".ljust(16) + bytes(32)
+            + item(0x10, b"1.2.840.10008.3.1.1.1") + context + user)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(struct.pack(">BxL", 1, len(body)) + body)
+    header = sock.recv(6, socket.MSG_WAITALL)
+    assert header[0] == 0x02, f"association not accepted: {header!r}"
+    sock.recv(struct.unpack(">L", header[2:6])[0], socket.MSG_WAITALL)
+    return sock
+
+
+def _p_data(context: int, control: int, payload: bytes) -> bytes:
+    return struct.pack(">BxLLBB", 4, len(payload) + 6, len(payload) + 2, context, control) + payload
+
+
+def _store_command(sop_class: str, sop_instance: str) -> bytes:
+    def el(element, value):
+        return struct.pack("<HHL", 0, element, len(value)) + value
+    def ui(value):
+        raw = value.encode()
+        return raw + b"\0" * (len(raw) % 2)
+    body = (el(0x0002, ui(sop_class)) + el(0x0100, struct.pack("<H", 1)) + el(0x0110, struct.pack("<H", 7))
+            + el(0x0700, struct.pack("<H", 0)) + el(0x0800, struct.pack("<H", 0)) + el(0x1000, ui(sop_instance)))
+    return el(0x0000, struct.pack("<L", len(body))) + body
+
+
+def _worker_owning(receiver, client: socket.socket) -> int:
+    """The worker pid holding the server side of ``client``'s connection (via /proc/net/tcp inodes)."""
+    client_port = client.getsockname()[1]
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        remote_port = int(fields[2].split(":")[1], 16)
+        if local_port == receiver.port and remote_port == client_port:
+            inode = fields[9]
+    assert inode, "server side of the connection not found"
+    for pid in receiver.workers():
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    raise AssertionError("no worker holds the connection")
+
+
+def test_sigkill_of_a_worker_mid_transfer(receiver_factory, tmp_path):
+    receiver = receiver_factory("-v", *CLUSTER)
+    instance = make_instance(tmp_path / "big.dcm", rows=512, columns=512, frames=8)
+    dataset = pydicom.dcmread(instance)
+    raw = instance.read_bytes()
+    offset = 132 + 12 + struct.unpack("<L", raw[140:144])[0]   # after preamble, DICM and group 0002
+    body = raw[offset:]
+    client = _raw_associate(receiver.port, CT_IMAGE)
+    client.sendall(_p_data(1, 0x03, _store_command(CT_IMAGE, dataset.SOPInstanceUID)))
+    client.sendall(_p_data(1, 0x00, body[:16000]))
+    wait_until(lambda: hidden_files(receiver.output), 10, what="the temp file of the transfer")
+    victim = _worker_owning(receiver, client)
+    before = set(receiver.workers())
+    os.kill(victim, signal.SIGKILL)
+    # The peer of the killed worker loses its association; nothing is shown as stored.
+    wait_until(lambda: victim not in receiver.workers(), 10, what="the killed worker to be reaped")
+    wait_until(lambda: len(receiver.workers()) == 2 and set(receiver.workers()) != before, 30,
+               what="a replacement worker")
+    client.close()
+    assert echo(receiver.port) == 0
+    wait_until(lambda: not hidden_files(receiver.output), 10, what="the dead worker's temp file to go")
+    assert stored_files(receiver.output) == []
+    assert f"(pid {victim}) killed by signal 9 (SIGKILL)" in receiver.log
+    # And the service still stores.
+    assert storescu(receiver.port, [instance]).returncode == 0
+    assert len(stored_files(receiver.output)) == 1
+
+
+def test_sigterm_drains_in_flight_association_and_exits_0(receiver_factory, tmp_path):
+    receiver = receiver_factory("-v", *CLUSTER)
+    instance = make_instance(tmp_path / "ct.dcm", rows=256, columns=256)
+    dataset = pydicom.dcmread(instance)
+    raw = instance.read_bytes()
+    body = raw[132 + 12 + struct.unpack("<L", raw[140:144])[0]:]
+    client = _raw_associate(receiver.port, CT_IMAGE)
+    client.sendall(_p_data(1, 0x03, _store_command(CT_IMAGE, dataset.SOPInstanceUID)))
+    client.sendall(_p_data(1, 0x00, body[:1000]))
+    processes = [receiver.process.pid, *descendants_of(receiver.process.pid)]
+    receiver.process.send_signal(signal.SIGTERM)
+    wait_until(lambda: "received SIGTERM" in receiver.log, 10, what="the stop to begin")
+    # New connections are no longer accepted, the association in flight completes.
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", receiver.port), timeout=5).recv(1)
+    client.sendall(_p_data(1, 0x02, body[1000:]))
+    header = client.recv(6, socket.MSG_WAITALL)
+    response = client.recv(struct.unpack(">L", header[2:6])[0], socket.MSG_WAITALL)
+    assert header[0] == 0x04 and struct.pack("<HHLH", 0, 0x0900, 2, 0) in response
+    client.sendall(bytes((5, 0, 0, 0, 0, 4, 0, 0, 0, 0)))
+    assert client.recv(10, socket.MSG_WAITALL)[0] == 0x06
+    client.close()
+    assert receiver.process.wait(60) == 0
+    assert not [pid for pid in processes if alive(pid)], "a process was left behind"
+    assert len(stored_files(receiver.output)) == 1
+
+
+def _dcmrecv_and_ours(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    from service import BIN
+    theirs = subprocess.run([dcmtk("dcmrecv"), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    ours = subprocess.run([str(BIN / "dcmrecv-cluster"), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    return theirs, ours
+
+
+@pytest.mark.parametrize("case", ["missing-dir", "bad-config", "unknown-profile", "syntax", "port-busy", "no-args"])
+def test_exit_codes_match_dcmrecv(case, tmp_path):
+    busy = socket.socket()
+    busy.bind(("0.0.0.0", 0))
+    busy.listen(1)
+    port = str(busy.getsockname()[1])
+    bad_cfg = tmp_path / "bad.cfg"
+    bad_cfg.write_text("[[TransferSyntaxes]]\n")
+    args = {
+        "missing-dir": ["-od", str(tmp_path / "nope"), str(free_port())],
+        "bad-config": ["-xf", str(bad_cfg), "Default", str(free_port())],
+        "unknown-profile": ["-xf", STORESCP_CFG, "NoSuch", str(free_port())],
+        "syntax": ["--max-pdu", "1", str(free_port())],
+        "port-busy": [port],
+        "no-args": [],
+    }[case]
+    try:
+        theirs, ours = _dcmrecv_and_ours(args, tmp_path)
+    finally:
+        busy.close()
+    assert ours.returncode == theirs.returncode, (theirs.stderr, ours.stderr)
+    theirs_f = [line for line in theirs.stderr.splitlines() if line.startswith(("F:", "error:"))]
+    ours_f = [line for line in ours.stderr.splitlines() if line.startswith(("F:", "error:"))]
+    assert ours_f == theirs_f

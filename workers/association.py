@@ -1,0 +1,311 @@
+"""One association, from the A-ASSOCIATE-RQ to the release, on a blocking socket with deadlines.
+
+A thread per association, blocked in recv() rather than polling: idle
+associations cost nothing, and the P-DATA path streams each PDV straight into
+the instance's temp file. Negotiation follows the loaded profile with
+dcmrecv's rules; everything a peer can get wrong ends in an A-ABORT or a
+close, never in a hang or an unbounded read.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from dcmrecv_cluster.workers import acse, dimse, pdu
+from dcmrecv_cluster.workers.link import SupervisorLink
+from dcmrecv_cluster.workers.storage import InstanceWriter, Namer, NamingFailure, StorageSettings
+
+MAX_REQUEST_PDU = 1 << 20      # an A-ASSOCIATE-RQ larger than this is hostile
+MAX_COMMAND_SET = 1 << 16      # command sets are a few hundred bytes
+IDLE_TIMEOUT = 60              # dcmrecv's socket timeout when -td is not given
+
+
+@dataclass
+class AssociationSettings:
+    """What every association of this worker shares, built once."""
+
+    negotiator: Any         # workers.negotiation.Negotiator
+    max_pdu: int
+    acse_timeout: float
+    dimse_timeout: float | None
+    host_lookup: bool
+    verbose_pc: bool
+    implementation_class_uid: str
+    implementation_version_name: str
+    storage: StorageSettings
+    tls_context: Any = None
+
+
+class AbortAssociation(Exception):
+    def __init__(self, source: int, reason: int, message: str = "", level: str = "E") -> None:
+        super().__init__(message)
+        self.source, self.reason, self.level = source, reason, level
+
+
+class Association:
+    def __init__(self, sock: socket.socket, peer: tuple[str, int], settings: AssociationSettings,
+                 link: SupervisorLink, namer: Namer) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.settings = settings
+        self.link = link
+        self.namer = namer
+        self.reader: pdu.SocketReader | None = None
+        self.accepted: dict[int, str] = {}
+        self.calling_ae_title = ""
+        self.command = bytearray()
+        self.command_context = 0
+        self.writer: InstanceWriter | None = None
+        self.pending: dimse.Command | None = None
+        self.pending_context = 0
+        self.stats = {"stored": 0, "failed": 0}
+
+    # ---- lifecycle ----------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.settings.tls_context is not None:
+                self._handshake()
+            self.reader = pdu.SocketReader(self.sock)
+            if self._associate():
+                self._serve()
+        except (pdu.PeerClosed, pdu.DeadlineExpired, OSError) as exc:
+            self.link.log("D", f"connection to {self.peer[0]} ended: {exc or type(exc).__name__}")
+        finally:
+            if self.writer is not None:
+                self.writer.discard()
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+    def _handshake(self) -> None:
+        deadline = time.monotonic() + self.settings.acse_timeout
+        self.sock.settimeout(self.settings.acse_timeout)
+        tls = self.settings.tls_context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
+        self.sock = tls
+        try:
+            tls.do_handshake()
+        except (OSError, ValueError) as exc:
+            self.link.log("E", f"Could not receive association request: TLS error: {exc}")
+            raise pdu.PeerClosed("TLS handshake failed") from exc
+        if time.monotonic() > deadline:
+            raise pdu.DeadlineExpired()
+        subject = tls.getpeercert()
+        if subject and self.link.enabled("I"):
+            self.link.log("I", f"TLS peer certificate subject: {_subject_text(subject)}")
+
+    def _send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _abort(self, source: int, reason: int) -> None:
+        try:
+            self._send(pdu.abort_pdu(source, reason))
+        except OSError:
+            pass
+
+    # ---- association establishment -----------------------------------------
+    def _associate(self) -> bool:
+        deadline = time.monotonic() + self.settings.acse_timeout
+        try:
+            pdu_type, length = pdu.PDU_HEADER.unpack(self.reader.read_exact(6, deadline))
+            if pdu_type != pdu.A_ASSOCIATE_RQ:
+                self.link.log("E", f"Could not receive association request: unexpected PDU type 0x{pdu_type:02x}")
+                self._abort(pdu.SOURCE_PROVIDER, pdu.REASON_UNEXPECTED_PDU if pdu_type <= 7 else pdu.REASON_UNRECOGNIZED_PDU)
+                return False
+            if length > MAX_REQUEST_PDU:
+                self.link.log("E", f"Could not receive association request: PDU length {length} exceeds the limit")
+                self._abort(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER)
+                return False
+            body = self._read_body(length, deadline)
+        except pdu.DeadlineExpired:
+            self.link.log("E", "Could not receive association request: DUL network read timeout")
+            return False
+        except pdu.PeerClosed:
+            self.link.log("E", "Could not receive association request: DUL network closed")
+            return False
+        try:
+            request = acse.decode_request(body)
+        except acse.MalformedRequest as exc:
+            self.link.log("E", f"Could not receive association request: {exc}")
+            self._abort(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER)
+            return False
+        self.calling_ae_title = request.calling_ae_title
+        self.link.log("I", f"Association Received {self._host()}: {request.calling_ae_title} -> {request.called_ae_title}")
+        if request.application_context != acse.APPLICATION_CONTEXT:
+            self.link.log("I", "Refusing Association (bad application context)")
+            self._send(acse.encode_reject(2, 1, 2))
+            return False
+        results = self.settings.negotiator.negotiate(request.contexts, request.roles)
+        self.accepted = {cid: ts for cid, result, ts in results if result == 0}
+        if self.settings.verbose_pc:
+            self.link.log("I", _describe_request(request))
+        if not self.accepted:
+            self.link.log("I", "No Acceptable Presentation Contexts")
+            self.link.log("I", "Refusing Association (no acceptable presentation contexts)")
+            self._send(acse.encode_reject(1, 1, 1))
+            return False
+        accepted_syntaxes = {request_cx[1] for request_cx in request.contexts if request_cx[0] in self.accepted}
+        self._send(acse.encode_accept(
+            request, results, self.settings.max_pdu,
+            self.settings.implementation_class_uid, self.settings.implementation_version_name,
+            roles=self.settings.negotiator.role_replies(request.roles, accepted_syntaxes),
+            extended_negotiation=self.settings.negotiator.extended_replies(request.extended_negotiation, accepted_syntaxes),
+        ))
+        max_send = max(request.max_pdu_length - 12, 0) if request.max_pdu_length else 0
+        self.link.log("I", f"Association Acknowledged (Max Send PDV: {max_send})")
+        return True
+
+    def _read_body(self, length: int, deadline: float) -> bytes:
+        parts = []
+        while length:
+            chunk = self.reader.take(length, deadline)
+            parts.append(bytes(chunk))
+            length -= len(chunk)
+        return b"".join(parts)
+
+    def _host(self) -> str:
+        address = self.peer[0]
+        if not self.settings.host_lookup:
+            return address
+        try:
+            return socket.gethostbyaddr(address)[0].split(".")[0]
+        except OSError:
+            return address
+
+    # ---- established association ---------------------------------------------
+    def _serve(self) -> None:
+        while True:
+            deadline = None
+            timeout = self.settings.dimse_timeout or IDLE_TIMEOUT
+            deadline = time.monotonic() + timeout
+            try:
+                pdu_type, length = pdu.PDU_HEADER.unpack(self.reader.read_exact(6, deadline))
+                if pdu_type == pdu.P_DATA_TF:
+                    self._receive_p_data(length, timeout)
+                elif pdu_type == pdu.A_RELEASE_RQ:
+                    self.reader.discard(length, deadline)
+                    self.link.log("I", "Received Association Release Request")
+                    if self.writer is not None:
+                        self.writer.discard()
+                        self.writer = None
+                    self._send(pdu.RELEASE_RP)
+                    return
+                elif pdu_type == pdu.A_ABORT:
+                    self.link.log("I", "Received Association Abort Request")
+                    return
+                else:
+                    raise AbortAssociation(pdu.SOURCE_PROVIDER,
+                                           pdu.REASON_UNEXPECTED_PDU if pdu_type <= 7 else pdu.REASON_UNRECOGNIZED_PDU,
+                                           f"unexpected PDU type 0x{pdu_type:02x}, aborting association")
+            except AbortAssociation as exc:
+                if str(exc):
+                    self.link.log(exc.level, str(exc))
+                self._abort(exc.source, exc.reason)
+                return
+            except pdu.DeadlineExpired:
+                if self.settings.dimse_timeout:
+                    self.link.log("D", "DIMSE Error, detail (if available): 0006:0207 DIMSE No data available (timeout in non-blocking mode)")
+                    self._abort(pdu.SOURCE_USER, 0)
+                else:
+                    self.link.log("I", "Received Association Abort Request")
+                return
+            except pdu.PeerClosed:
+                self.link.log("I", "Received Association Abort Request")
+                return
+
+    def _receive_p_data(self, length: int, timeout: float) -> None:
+        remaining = length
+        while remaining > 0:
+            deadline = time.monotonic() + timeout
+            if remaining < 6:
+                raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, "invalid PDV in P-DATA-TF")
+            pdv_length, context_id, control = pdu.PDV_HEADER.unpack(self.reader.read_exact(6, deadline))
+            if pdv_length < 2 or pdv_length + 4 > remaining:
+                raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, "invalid PDV length in P-DATA-TF")
+            remaining -= pdv_length + 4
+            if context_id not in self.accepted:
+                raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
+                                       f"DIMSE: presentation context {context_id} was not accepted, aborting")
+            payload = pdv_length - 2
+            if control & 0x01:
+                self._command_fragment(context_id, control, payload, deadline)
+            else:
+                self._dataset_fragment(context_id, control, payload, timeout)
+
+    def _command_fragment(self, context_id: int, control: int, payload: int, deadline: float) -> None:
+        if self.writer is not None:
+            raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
+                                   "DIMSE: command received while a data set was expected, aborting")
+        if len(self.command) + payload > MAX_COMMAND_SET:
+            raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, "DIMSE: command set too large, aborting")
+        if not self.command:
+            self.command_context = context_id
+        self.command += self.reader.read_exact(payload, deadline) if payload else b""
+        if control & 0x02:
+            data, self.command = bytes(self.command), bytearray()
+            self._handle_command(data)
+
+    def _handle_command(self, data: bytes) -> None:
+        try:
+            command = dimse.decode_command(data)
+        except dimse.CommandError as exc:
+            raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, f"DIMSE: {exc}, aborting") from exc
+        context_id = self.command_context
+        if command.command_field == dimse.C_ECHO_RQ:
+            self.link.log("I", f"Received C-ECHO Request (MsgID {command.message_id})")
+            self.link.log("I", "Sending C-ECHO Response (Success)")
+            self._send(pdu.p_data_pdu(context_id, 0x03, dimse.echo_response(command)))
+            return
+        if command.command_field != dimse.C_STORE_RQ:
+            raise AbortAssociation(pdu.SOURCE_USER, 0,
+                                   f"cannot handle this kind of DIMSE command (0x{command.command_field:04x}), "
+                                   "we are a Storage SCP only")
+        if not command.has_dataset:
+            raise AbortAssociation(pdu.SOURCE_USER, 0, "Received C-STORE request but no dataset announced, aborting")
+        self.link.log("I", f"Received C-STORE Request (MsgID {command.message_id})")
+        try:
+            self.writer = InstanceWriter(self.settings.storage, command, self.accepted[context_id],
+                                         self.calling_ae_title, self.namer, self.link.log)
+        except NamingFailure as exc:
+            raise AbortAssociation(pdu.SOURCE_USER, 0) from exc
+        self.pending = command
+        self.pending_context = context_id
+
+    def _dataset_fragment(self, context_id: int, control: int, payload: int, timeout: float) -> None:
+        writer = self.writer
+        if writer is None:
+            raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_UNEXPECTED_PDU, "DIMSE: data set without a command, aborting")
+        if context_id != self.pending_context:
+            raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
+                                   "DIMSE: Presentation Contexts of Command and Data Set differ")
+        while payload:
+            chunk = self.reader.take(payload, time.monotonic() + timeout)
+            writer.write(chunk)
+            payload -= len(chunk)
+        if control & 0x02:
+            self.writer = None
+            outcome = writer.finish()
+            if outcome.status == dimse.SUCCESS and outcome.path:
+                self.link.stored(outcome.path, outcome.size)
+            self.link.log("I", f"Sending C-STORE Response ({dimse.status_text(outcome.status)})")
+            self._send(pdu.p_data_pdu(context_id, 0x03, dimse.store_response(self.pending, outcome.status)))
+            self.pending = None
+
+
+def _subject_text(certificate: dict) -> str:
+    return "/" + "/".join(f"{key}={value}" for rdn in certificate.get("subject", ()) for key, value in rdn)
+
+
+def _describe_request(request: acse.AssociateRequest) -> str:
+    lines = ["Incoming Association Request:",
+             f"Our Implementation Class UID peer: {request.implementation_class_uid}",
+             f"Calling Application Name: {request.calling_ae_title}",
+             f"Called Application Name: {request.called_ae_title}"]
+    for cid, abstract, syntaxes in request.contexts:
+        lines.append(f"  Context ID: {cid} Abstract Syntax: {abstract} Proposed Transfer Syntax(es): {', '.join(syntaxes)}")
+    return "\n".join(lines)

@@ -1,0 +1,139 @@
+"""A worker process: adopt sockets from the supervisor, run one thread per association, report.
+
+Signals: SIGINT is ignored (a terminal's Ctrl-C reaches the whole process
+group; the supervisor decides), SIGTERM and a closed hand-off channel both mean
+"take no new sockets, finish the associations in flight, say bye and exit".
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+from dcmrecv_cluster.shared import fdpass, part10, wire
+from dcmrecv_cluster.shared.runconfig import WorkerConfig
+from dcmrecv_cluster.workers.association import Association, AssociationSettings
+from dcmrecv_cluster.workers.link import SupervisorLink
+from dcmrecv_cluster.workers.negotiation import Negotiator
+from dcmrecv_cluster.workers.storage import Namer, StorageSettings
+
+# Exit codes the supervisor understands (gunicorn's contract: a worker that cannot boot halts the service).
+EXIT_BOOT_FAILURE = 3
+
+
+class GracefulStop(Exception):
+    pass
+
+
+def _on_sigterm(signum, frame):
+    raise GracefulStop()
+
+
+def build_settings(config: WorkerConfig) -> AssociationSettings:
+    options = config.options
+    max_pdu = options.max_pdu - (options.max_pdu % 2)
+    tls_context = None
+    if config.tls is not None:
+        from dcmrecv_cluster.shared.tlscontext import build_server_context
+
+        tls_context, _warnings = build_server_context(config.tls)
+    return AssociationSettings(
+        negotiator=Negotiator(config.profile),
+        max_pdu=max_pdu,
+        acse_timeout=float(options.acse_timeout),
+        dimse_timeout=float(options.dimse_timeout) if options.dimse_timeout else None,
+        host_lookup=not options.disable_host_lookup,
+        verbose_pc=options.verbose_pc,
+        implementation_class_uid=part10.IMPLEMENTATION_CLASS_UID,
+        implementation_version_name=part10.IMPLEMENTATION_VERSION_NAME,
+        storage=StorageSettings(
+            output_directory=options.output_directory,
+            subdir_mode=options.subdir_mode,
+            filename_mode=options.filename_mode,
+            extension=options.filename_extension,
+            storage_mode=options.storage_mode,
+            fsync=options.fsync,
+        ),
+        tls_context=tls_context,
+    )
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.link = SupervisorLink(config.index, config.control_endpoint, config.log_endpoint,
+                                   config.options.log_level)
+        self.settings = build_settings(config)
+        self.namer = Namer(self._unique_uid, self._short_candidates)
+        self.active: set[threading.Thread] = set()
+        self.lock = threading.Lock()
+        self.associations = 0
+
+    def _unique_uid(self) -> str:
+        return self.link.request(wire.NAME, mode="unique", count=1)["names"][0]
+
+    def _short_candidates(self, count: int) -> list[str]:
+        return self.link.request(wire.NAME, mode="short", count=count)["names"]
+
+    def active_count(self) -> int:
+        with self.lock:
+            return len(self.active)
+
+    def serve(self) -> None:
+        channel = fdpass.connect_handoff(self.config.handoff_path, wire.worker_identity(self.config.index))
+        self.link.send(wire.HELLO, pid=os.getpid())
+        self.link.start_heartbeat(self.active_count)
+        try:
+            while True:
+                received = fdpass.receive_connection(channel)
+                if received is None:
+                    break
+                self._start(*received)
+        except GracefulStop:
+            pass
+        finally:
+            channel.close()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for thread in list(self.active):
+            thread.join()
+        self.link.send(wire.BYE, associations=self.associations, dropped_logs=self.link.dropped)
+        self.link.close()
+
+    def _start(self, sock, peer) -> None:
+        thread = threading.Thread(target=self._run_association, args=(sock, peer), daemon=True)
+        with self.lock:
+            self.active.add(thread)
+            self.associations += 1
+        thread.start()
+
+    def _run_association(self, sock, peer) -> None:
+        try:
+            Association(sock, peer, self.settings, self.link, self.namer).run()
+        except Exception as exc:  # noqa: BLE001 - one association's bug must not take the worker down
+            self.link.log("E", f"internal error in association with {peer[0]}: {exc!r}")
+            try:
+                sock.close()
+            except OSError:
+                pass
+        finally:
+            with self.lock:
+                self.active.discard(threading.current_thread())
+            self.link.send(wire.CLOSED)
+
+
+def run(config: WorkerConfig) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        worker = Worker(config)
+    except Exception as exc:  # noqa: BLE001 - reported, then the supervisor halts instead of respawning
+        sys.stderr.write(f"F: worker {config.index} cannot boot: {exc}\n")
+        sys.stderr.flush()
+        os._exit(EXIT_BOOT_FAILURE)
+    try:
+        worker.serve()
+    except GracefulStop:
+        pass
+    sys.exit(0)
