@@ -9,16 +9,13 @@ from typing import Any
 @dataclass(frozen=True)
 class WorkerConfig:
     index: int
+    identity: str           # unique per spawned process ("w<index>.<serial>"): ROUTER routing and hand-off
     options: Any            # dcmrecv_cluster.shared.cmdline.Options (frozen, picklable)
     profile: Any            # dcmrecv_cluster.shared.asconfig.AssociationProfile
     tls: Any                # dcmrecv_cluster.shared.tlscontext.TLSSettings | None
     control_endpoint: str
     log_endpoint: str
     handoff_path: str
-
-    @property
-    def worker_module(self) -> str:
-        return "dcmrecv_cluster.workers.main"
 
 
 WORKER_ENTRY = ("dcmrecv_cluster.workers.main", "run")

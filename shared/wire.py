@@ -1,6 +1,6 @@
 """The closed set of messages between supervisor and workers, and their envelope.
 
-Control traffic runs worker DEALER (identity ``w<index>``) -> supervisor ROUTER;
+Control traffic runs worker DEALER (identity ``w<index>.<serial>``) -> supervisor ROUTER;
 log records and store events run worker PUSH -> supervisor PULL. Every message is
 one JSON object with a ``kind``; the kinds below are the wire reference.
 JSON keeps the channel inspectable and free of code execution on decode.
@@ -38,8 +38,9 @@ def decode(frame: bytes) -> dict[str, Any]:
     return message
 
 
-def worker_identity(index: int) -> bytes:
-    return f"w{index}".encode()
+def worker_identity(index: int, serial: int) -> str:
+    """Unique per spawned process, so a replacement never receives its predecessor's replies."""
+    return f"w{index}.{serial}"
 
 
 def reply_ok(**payload: Any) -> bytes:

@@ -36,7 +36,10 @@ TICK = 0.5
 
 @dataclass
 class WorkerSlot:
+    """One spawned worker process; a replacement gets a new slot (and a new identity)."""
+
     index: int
+    identity: str = ""
     process: object = None
     pid: int = 0
     channel: socket.socket | None = None
@@ -52,15 +55,19 @@ class WorkerSlot:
 
 
 class Arbiter:
-    def __init__(self, options, profile, tls, listener: socket.socket, log: LogSink) -> None:
+    def __init__(self, options, profile, tls, listener: socket.socket, log: LogSink, reload=None) -> None:
         self.options = options
         self.profile = profile
         self.tls = tls
+        self.reload = reload              # () -> (profile, tls); raises StartupError to keep the old ones
         self.listener = listener
         self.log = log
         self.rundir = RunDirectory.create()
         self.names = NameAuthority(node_id=options.node_id)
-        self.slots = [WorkerSlot(index) for index in range(options.workers)]
+        self.slots: list[WorkerSlot] = []          # the current pool, one per index
+        self.retiring: list[WorkerSlot] = []       # previous generation, finishing its associations
+        self.by_identity: dict[bytes, WorkerSlot] = {}
+        self.serial = 0
         self.spawner = multiprocess.get_context("spawn")
         self.signals: collections.deque[int] = collections.deque()
         self.stopping = False
@@ -87,29 +94,39 @@ class Arbiter:
 
     def _install_signals(self) -> None:
         signal.set_wakeup_fd(self.wakeup_w)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGHUP):
             signal.signal(signum, self._enqueue_signal)
 
     def _enqueue_signal(self, signum, frame) -> None:
         self.signals.append(signum)
 
     # ---- workers ----------------------------------------------------------------
-    def _spawn(self, slot: WorkerSlot) -> None:
+    def _spawn(self, index: int) -> WorkerSlot:
+        self.serial += 1
+        slot = WorkerSlot(index, wire.worker_identity(index, self.serial))
         config = WorkerConfig(
-            index=slot.index, options=self.options, profile=self.profile, tls=self.tls,
+            index=index, identity=slot.identity, options=self.options, profile=self.profile, tls=self.tls,
             control_endpoint=self.rundir.control_endpoint, log_endpoint=self.rundir.log_endpoint,
             handoff_path=self.rundir.handoff_path,
         )
         process = self.spawner.Process(target=run_entry, args=(*WORKER_ENTRY, config),
-                                       name=f"dcmrecv-cluster-worker-{slot.index}", daemon=False)
+                                       name=f"dcmrecv-cluster-worker-{index}", daemon=False)
         process.start()
         slot.process, slot.pid = process, process.pid
-        slot.channel, slot.booted, slot.active = None, False, 0
         slot.started = slot.last_heartbeat = time.monotonic()
-        self.log.debug(f"worker {slot.index} started (pid {slot.pid})")
+        self.by_identity[slot.identity.encode()] = slot
+        if index < len(self.slots):
+            self.slots[index] = slot
+        else:
+            self.slots.append(slot)
+        self.log.debug(f"worker {index} started (pid {slot.pid})")
+        return slot
+
+    def _all_slots(self) -> list[WorkerSlot]:
+        return self.slots + self.retiring
 
     def _reap(self) -> None:
-        for slot in self.slots:
+        for slot in self._all_slots():
             process = slot.process
             if process is None or process.exitcode is None:
                 continue
@@ -118,27 +135,31 @@ class Arbiter:
     def _forget(self, slot: WorkerSlot, exitcode: int) -> None:
         pid, was_booted, lost = slot.pid, slot.booted, slot.active
         slot.process, slot.pid, slot.booted, slot.active = None, 0, False, 0
+        self.by_identity.pop(slot.identity.encode(), None)
         if slot.channel is not None:
             slot.channel.close()
             slot.channel = None
         self._remove_temp_files(pid)
-        if self.stopping and exitcode == 0:
+        retired = slot in self.retiring
+        if retired:
+            self.retiring.remove(slot)
+        if (self.stopping or retired) and exitcode in (0, -signal.SIGTERM):
             self.log.debug(f"worker {slot.index} (pid {pid}) stopped")
             return
         how = (f"killed by signal {-exitcode} ({signal.Signals(-exitcode).name})" if exitcode < 0
                else f"exited with code {exitcode}")
         lost_text = f", {lost} association(s) lost" if lost else ""
         self.log.warn(f"worker {slot.index} (pid {pid}) {how}{lost_text}")
-        if self.stopping:
+        if self.stopping or retired:
             return
         if not was_booted or exitcode == WORKER_BOOT_FAILURE:
             self.boot_failures += 1
             if exitcode == WORKER_BOOT_FAILURE or self.boot_failures >= MAX_BOOT_FAILURES:
                 self.log.fatal(f"workers cannot boot (worker {slot.index} {how}), stopping")
                 self.exit_code = exitcodes.WORKERS_CANNOT_BOOT
-                self._begin_stop(graceful=True)
+                self._begin_stop()
                 return
-        self._spawn(slot)
+        self._spawn(slot.index)
 
     def _remove_temp_files(self, pid: int) -> None:
         """A killed worker cannot clean up: its partial instances go now, never shown as stored."""
@@ -156,7 +177,7 @@ class Arbiter:
 
     def _check_liveness(self) -> None:
         now = time.monotonic()
-        for slot in self.slots:
+        for slot in self._all_slots():
             if slot.process is None:
                 continue
             limit = HEARTBEAT_LIMIT if slot.booted else BOOT_LIMIT
@@ -173,13 +194,14 @@ class Arbiter:
                 return
             channel.settimeout(5)
             try:
-                identity = channel.recv(64)
-                index = int(identity.decode().lstrip("w"))
-                slot = self.slots[index]
-            except (OSError, ValueError, IndexError):
+                slot = self.by_identity[channel.recv(64)]
+            except (OSError, KeyError):
                 channel.close()
                 continue
             channel.setblocking(False)
+            if slot in self.retiring or self.stopping:
+                channel.close()        # replaced before it booted: it exits without taking sockets
+                continue
             if slot.channel is not None:
                 slot.channel.close()
             slot.channel = channel
@@ -196,7 +218,7 @@ class Arbiter:
             self._dispatch(conn, peer)
 
     def _dispatch(self, conn: socket.socket, peer) -> None:
-        active = sum(slot.active for slot in self.slots)
+        active = sum(slot.active for slot in self._all_slots())
         if active >= self.options.max_associations:
             self.log.warn(f"Refusing Association from {peer[0]}: --max-associations {self.options.max_associations} reached")
             self.rejector.reject(conn)
@@ -218,10 +240,12 @@ class Arbiter:
                 identity, frame = self.control.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            slot = self.by_identity.get(identity)
             try:
                 message = wire.decode(frame)
-                slot = self.slots[int(identity.decode().lstrip("w"))]
-            except (ValueError, IndexError):
+            except ValueError:
+                continue
+            if slot is None:
                 continue
             kind = message["kind"]
             slot.last_heartbeat = time.monotonic()
@@ -268,6 +292,9 @@ class Arbiter:
             signum = self.signals.popleft()
             if signum == signal.SIGCHLD:
                 self._reap()
+            elif signum == signal.SIGHUP:
+                if not self.stopping:
+                    self._reload()
             elif self.stopping:
                 self.log.warn(f"second {signal.Signals(signum).name}: stopping at once")
                 self.exit_code = 128 + signum if self.exit_code == 0 else self.exit_code
@@ -275,26 +302,49 @@ class Arbiter:
             else:
                 self.log.info(f"received {signal.Signals(signum).name}, finishing associations in flight "
                               f"(at most {GRACE_SECONDS:.0f} s)")
-                self._begin_stop(graceful=True)
+                self._begin_stop()
 
-    def _begin_stop(self, graceful: bool) -> None:
+    def _reload(self) -> None:
+        """SIGHUP: new workers with the re-read profile and TLS material take new associations;
+        the previous ones finish theirs and exit. The port stays open throughout."""
+        if self.reload is None:
+            return
+        try:
+            self.profile, self.tls = self.reload()
+        except Exception as failure:  # noqa: BLE001 - a bad file on disk must not stop the service
+            for letter, text in getattr(failure, "lines", [("E", str(failure))]):
+                self.log.emit(letter, text)
+            self.log.error("reload failed, keeping the current configuration")
+            return
+        self.log.info("SIGHUP: configuration re-read, replacing workers")
+        for slot in list(self.slots):
+            self._retire(slot)
+            self._spawn(slot.index)
+
+    def _retire(self, slot: WorkerSlot) -> None:
+        self.retiring.append(slot)
+        if slot.channel is not None:
+            slot.channel.close()   # the worker sees end-of-channel: no new sockets, finishes, exits 0
+            slot.channel = None
+
+    def _begin_stop(self) -> None:
         if self.stopping:
             return
         self.stopping = True
         self.stop_deadline = time.monotonic() + GRACE_SECONDS
-        for slot in self.slots:
+        for slot in self._all_slots():
             if slot.channel is not None:
-                slot.channel.close()   # the worker sees end-of-channel: no new sockets
+                slot.channel.close()   # the worker sees end-of-channel: no new sockets, finish, exit 0
                 slot.channel = None
-            if slot.pid:
-                _kill(slot.pid, signal.SIGTERM)
+            elif slot.pid:
+                _kill(slot.pid, signal.SIGTERM)   # not connected yet: nothing in flight to finish
 
     def _kill_all(self) -> None:
         self.stopping = True
-        for slot in self.slots:
+        for slot in self._all_slots():
             if slot.pid:
                 _kill(slot.pid, signal.SIGKILL)
-        for slot in self.slots:
+        for slot in self._all_slots():
             if slot.process is not None:
                 slot.process.join(5)
                 self._forget(slot, slot.process.exitcode if slot.process.exitcode is not None else -9)
@@ -304,8 +354,8 @@ class Arbiter:
         self._open_channels()
         self._install_signals()
         try:
-            for slot in self.slots:
-                self._spawn(slot)
+            for index in range(self.options.workers):
+                self._spawn(index)
             self._loop()
         finally:
             self._kill_all()
@@ -354,7 +404,7 @@ class Arbiter:
             self._reap()
             self._check_liveness()
             if self.stopping:
-                if all(slot.process is None for slot in self.slots):
+                if all(slot.process is None for slot in self._all_slots()):
                     return
                 if time.monotonic() > self.stop_deadline:
                     self.log.warn("grace period over, killing workers with associations still in flight")

@@ -19,6 +19,7 @@ from dcmrecv_cluster.supervisor.startup import (
     check_output_directory,
     load_association_profile,
     prepare_tls,
+    reloader,
 )
 
 
@@ -59,7 +60,7 @@ def run(argv: list[str]) -> int:
     log.info("starting service class provider and listening ...")
     from dcmrecv_cluster.supervisor.arbiter import Arbiter
 
-    return Arbiter(options, profile, tls, listener, log).run()
+    return Arbiter(options, profile, tls, listener, log, reload=reloader(options, log, tls)).run()
 
 
 def main() -> None:

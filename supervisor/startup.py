@@ -76,3 +76,20 @@ def prepare_tls(options, log):
     for letter, text in warnings:
         log.emit(letter, text)
     return settings
+
+
+def reloader(options, log, tls_settings):
+    """What SIGHUP re-reads: the association profile and the TLS files, with the start-up checks."""
+
+    def reload():
+        profile = load_association_profile(options, log)
+        if tls_settings is not None:
+            from dcmrecv_cluster.shared.tlscontext import TransportLayerError, build_server_context
+
+            try:
+                build_server_context(tls_settings)
+            except TransportLayerError as error:
+                raise StartupError(error.exit_code, list(error.log_lines)) from error
+        return profile, tls_settings
+
+    return reload

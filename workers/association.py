@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from dcmrecv_cluster.workers import acse, dimse, pdu
+from dcmrecv_cluster.workers import acse, dimse, pcdump, pdu, tls
 from dcmrecv_cluster.workers.link import SupervisorLink
 from dcmrecv_cluster.workers.storage import InstanceWriter, Namer, NamingFailure, StorageSettings
 
@@ -84,20 +84,11 @@ class Association:
                 pass
 
     def _handshake(self) -> None:
-        deadline = time.monotonic() + self.settings.acse_timeout
-        self.sock.settimeout(self.settings.acse_timeout)
-        tls = self.settings.tls_context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
-        self.sock = tls
-        try:
-            tls.do_handshake()
-        except (OSError, ValueError) as exc:
-            self.link.log("E", f"Could not receive association request: TLS error: {exc}")
-            raise pdu.PeerClosed("TLS handshake failed") from exc
-        if time.monotonic() > deadline:
-            raise pdu.DeadlineExpired()
-        subject = tls.getpeercert()
-        if subject and self.link.enabled("I"):
-            self.link.log("I", f"TLS peer certificate subject: {_subject_text(subject)}")
+        self.sock = tls.handshake(self.sock, self.settings.tls_context, self.settings.acse_timeout, self.link.log)
+        if self.link.enabled("I"):
+            subject = tls.describe_peer(self.sock)
+            if subject:
+                self.link.log("I", f"TLS peer certificate subject: {subject}")
 
     def _send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -143,8 +134,10 @@ class Association:
         results = self.settings.negotiator.negotiate(request.contexts, request.roles)
         self.accepted = {cid: ts for cid, result, ts in results if result == 0}
         if self.settings.verbose_pc:
-            self.link.log("I", _describe_request(request))
+            self.link.log("I", pcdump.describe_request(request))
         if not self.accepted:
+            if self.settings.verbose_pc:
+                self.link.log("I", pcdump.describe_answer(request, results, accepted=False))
             self.link.log("I", "No Acceptable Presentation Contexts")
             self.link.log("I", "Refusing Association (no acceptable presentation contexts)")
             self._send(acse.encode_reject(1, 1, 1))
@@ -156,6 +149,8 @@ class Association:
             roles=self.settings.negotiator.role_replies(request.roles, accepted_syntaxes),
             extended_negotiation=self.settings.negotiator.extended_replies(request.extended_negotiation, accepted_syntaxes),
         ))
+        if self.settings.verbose_pc:
+            self.link.log("I", pcdump.describe_answer(request, results, accepted=True))
         max_send = max(request.max_pdu_length - 12, 0) if request.max_pdu_length else 0
         self.link.log("I", f"Association Acknowledged (Max Send PDV: {max_send})")
         return True
@@ -295,17 +290,3 @@ class Association:
             self.link.log("I", f"Sending C-STORE Response ({dimse.status_text(outcome.status)})")
             self._send(pdu.p_data_pdu(context_id, 0x03, dimse.store_response(self.pending, outcome.status)))
             self.pending = None
-
-
-def _subject_text(certificate: dict) -> str:
-    return "/" + "/".join(f"{key}={value}" for rdn in certificate.get("subject", ()) for key, value in rdn)
-
-
-def _describe_request(request: acse.AssociateRequest) -> str:
-    lines = ["Incoming Association Request:",
-             f"Our Implementation Class UID peer: {request.implementation_class_uid}",
-             f"Calling Application Name: {request.calling_ae_title}",
-             f"Called Application Name: {request.called_ae_title}"]
-    for cid, abstract, syntaxes in request.contexts:
-        lines.append(f"  Context ID: {cid} Abstract Syntax: {abstract} Proposed Transfer Syntax(es): {', '.join(syntaxes)}")
-    return "\n".join(lines)

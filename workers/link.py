@@ -25,10 +25,10 @@ class SupervisorGone(Exception):
 
 
 class SupervisorLink:
-    def __init__(self, index: int, control_endpoint: str, log_endpoint: str, log_level: str) -> None:
+    def __init__(self, identity: str, control_endpoint: str, log_endpoint: str, log_level: str) -> None:
         self.context = zmq.Context()
         self.control = self.context.socket(zmq.DEALER)
-        self.control.setsockopt(zmq.IDENTITY, wire.worker_identity(index))
+        self.control.setsockopt(zmq.IDENTITY, identity.encode())
         self.control.setsockopt(zmq.LINGER, 2000)
         self.control.connect(control_endpoint)
         self.logs = self.context.socket(zmq.PUSH)

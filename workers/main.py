@@ -63,7 +63,7 @@ def build_settings(config: WorkerConfig) -> AssociationSettings:
 class Worker:
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        self.link = SupervisorLink(config.index, config.control_endpoint, config.log_endpoint,
+        self.link = SupervisorLink(config.identity, config.control_endpoint, config.log_endpoint,
                                    config.options.log_level)
         self.settings = build_settings(config)
         self.namer = Namer(self._unique_uid, self._short_candidates)
@@ -82,7 +82,7 @@ class Worker:
             return len(self.active)
 
     def serve(self) -> None:
-        channel = fdpass.connect_handoff(self.config.handoff_path, wire.worker_identity(self.config.index))
+        channel = fdpass.connect_handoff(self.config.handoff_path, self.config.identity.encode())
         self.link.send(wire.HELLO, pid=os.getpid())
         self.link.start_heartbeat(self.active_count)
         try:

@@ -1,0 +1,326 @@
+"""`python -m dcmrecv_cluster.loadtest.bench`: dcmrecv-cluster against DCMTK, one run.
+
+Every cell (load x server) starts the server afresh on a free loopback port
+with a fresh output directory, drives it with the bundled load driver for a
+fixed duration, and records the driver's summary plus the server's CPU
+seconds (process group, children included) and resident memory. Servers are
+alternated within each repetition; the table shows medians with min-max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+from . import procstat
+from .servers import DEFAULT_SERVERS, ServerError, ServerSpec, start
+
+DCMTK = ("dcmrecv", "storescp")  # names starting with these are the reference servers
+
+
+@dataclass(frozen=True)
+class Load:
+    name: str
+    preset: str
+    associations: int
+
+
+LOADS = [Load("mr16", "mr", 16), Load("ct8", "ct", 8), Load("big1", "big", 1),
+         Load("mr1", "mr", 1)]
+
+
+def _pick(names: list[str], wanted: str | None, alias=lambda n: ()) -> list[str]:
+    if not wanted:
+        return list(names)
+    out = []
+    for token in (t.strip() for t in wanted.split(",") if t.strip()):
+        hits = [n for n in names if n == token or token in alias(n)]
+        if not hits:
+            hits = [n for n in names if fnmatch.fnmatchcase(n, token)]
+        if not hits:
+            raise SystemExit(f"bench: nothing matches {token!r} (choose from {', '.join(names)})")
+        out += [h for h in hits if h not in out]
+    return out
+
+
+def _settle_cpu(pgid: int, max_wait: float = 3.0) -> float:
+    """Group CPU seconds once it stops growing (children finishing their writes)."""
+    last = procstat.group_cpu_seconds(pgid)
+    deadline = time.monotonic() + max_wait
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = procstat.group_cpu_seconds(pgid)
+        if now - last < 0.005:
+            return now
+        last = now
+    return last
+
+
+def run_cell(spec: ServerSpec, load: Load, duration: float, workdir: str, workers: int,
+             driver_processes: int) -> dict:
+    """One server start, one driver run, one set of figures."""
+    server = start(spec, workdir, workers)
+    cell = {"server": spec.name, "load": load.name}
+    try:
+        sampler = procstat.RssSampler(server.pgid).start()
+        cpu0 = procstat.group_cpu_seconds(server.pgid)
+        summary_path = server.outdir + ".json"
+        argv = [sys.executable, "-m", "dcmrecv_cluster.loadtest.cli", "127.0.0.1",
+                str(server.port), "--preset", load.preset, "-a", str(load.associations),
+                "-j", str(min(load.associations, driver_processes)),
+                "--duration", str(duration), "--no-progress", "-q", "--json", summary_path,
+                "--acse-timeout", str(max(120.0, duration * 4)),
+                "--dimse-timeout", str(max(120.0, duration * 4))]
+        t0 = time.monotonic()
+        proc = subprocess.run(argv, capture_output=True, text=True,
+                              timeout=duration * 6 + 300)
+        cell["driver_wall_s"] = time.monotonic() - t0
+        cpu1 = _settle_cpu(server.pgid)
+        cell["memory"] = sampler.stop()
+        cell["driver_exit"] = proc.returncode
+        try:
+            with open(summary_path) as fh:
+                summary = json.load(fh)
+        except (OSError, ValueError):
+            cell["error"] = f"driver exited {proc.returncode}: {proc.stderr[-2000:]}"
+            return cell
+        acked = summary["instances"]["acknowledged"]
+        cell.update({
+            "instances_per_s": summary["instances_per_s"],
+            "mb_per_s": summary["mb_per_s"],
+            "acknowledged": acked,
+            "failed": summary["instances"]["failed"],
+            "latency_ms": summary["latency_ms"],
+            "association_setup_ms": summary["association_setup_ms"],
+            "failures": summary["failures"],
+            "server_cpu_s": cpu1 - cpu0,
+            "server_cpu_ms_per_instance": (cpu1 - cpu0) / acked * 1e3 if acked else None,
+            "driver_cpu_ms_per_instance": (summary.get("driver_cpu") or {}).get(
+                "per_instance_ms"),
+        })
+        if proc.returncode != 0:
+            cell["error"] = f"driver exited {proc.returncode}"
+        return cell
+    finally:
+        cell["server_exit"] = server.stop()
+        if cell.get("error"):
+            cell["server_log"] = server.log_tail()
+        shutil.rmtree(server.outdir, ignore_errors=True)
+        for suffix in (".log", ".json"):
+            try:
+                os.unlink(server.outdir + suffix)
+            except OSError:
+                pass
+
+
+def _spread(values: list[float]) -> dict | None:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values)}
+
+
+def aggregate(cells: list[dict], servers: list[str], loads: list[str]) -> dict:
+    """Medians per (load, server) and the cluster's ratio to the best DCMTK server."""
+    table: dict[str, dict[str, dict]] = {}
+    for load in loads:
+        row = table.setdefault(load, {})
+        for server in servers:
+            mine = [c for c in cells if c["load"] == load and c["server"] == server]
+            good = [c for c in mine if "instances_per_s" in c]
+            if not mine:
+                continue
+            row[server] = {
+                "instances_per_s": _spread([c["instances_per_s"] for c in good]),
+                "mb_per_s": _spread([c["mb_per_s"] for c in good]),
+                "p50_ms": _spread([c["latency_ms"].get("p50") for c in good]),
+                "p99_ms": _spread([c["latency_ms"].get("p99") for c in good]),
+                "server_cpu_ms_per_instance": _spread(
+                    [c["server_cpu_ms_per_instance"] for c in good]),
+                "peak_rss_total_mib": max((c["memory"]["peak_total_mib"] for c in good),
+                                          default=None),
+                "peak_rss_process_mib": max((c["memory"]["peak_process_mib"] for c in good),
+                                            default=None),
+                "errors": [c["error"] for c in mine if c.get("error")],
+            }
+        best = None
+        for server, stats in row.items():
+            if server.startswith(DCMTK) and stats["instances_per_s"]:
+                if best is None or stats["instances_per_s"]["median"] > \
+                        row[best]["instances_per_s"]["median"]:
+                    best = server
+        cluster = row.get("dcmrecv-cluster")
+        if best and cluster and cluster["instances_per_s"]:
+            cluster["ratio_to_best_dcmtk"] = (cluster["instances_per_s"]["median"]
+                                              / row[best]["instances_per_s"]["median"])
+            cluster["best_dcmtk"] = best
+    return table
+
+
+def format_table(table: dict) -> str:
+    head = (f"{'load':<6} {'server':<18} {'inst/s median (min-max)':<26} {'MB/s':>8} "
+            f"{'p50 ms':>8} {'p99 ms':>8} {'CPU ms/inst':>11} {'RSS MiB tot/proc':>17} "
+            f"{'ratio':>6}")
+    lines = [head, "-" * len(head)]
+    for load, row in table.items():
+        for server, s in row.items():
+            ips = s["instances_per_s"]
+            if ips is None:
+                lines.append(f"{load:<6} {server:<18} failed: {'; '.join(s['errors'])[:80]}")
+                continue
+            spread = f"{ips['median']:.1f} ({ips['min']:.1f}-{ips['max']:.1f})"
+            cpu = s["server_cpu_ms_per_instance"]
+            ratio = s.get("ratio_to_best_dcmtk")
+            lines.append(
+                f"{load:<6} {server:<18} {spread:<26} {s['mb_per_s']['median']:>8.1f} "
+                f"{s['p50_ms']['median']:>8.2f} {s['p99_ms']['median']:>8.2f} "
+                f"{(cpu['median'] if cpu else float('nan')):>11.3f} "
+                f"{s['peak_rss_total_mib']:>8.0f}/{s['peak_rss_process_mib']:<8.0f} "
+                f"{(f'{ratio:.2f}x' if ratio else ''):>6}"
+                + (f"  ({len(s['errors'])} failed)" if s["errors"] else ""))
+    return "\n".join(lines)
+
+
+def plot_table(table: dict, path: str) -> None:
+    """One bar group per load: median instances/s with min-max whiskers."""
+    from .plot import _pyplot
+
+    plt = _pyplot()
+    loads = list(table)
+    fig, axes = plt.subplots(1, len(loads), figsize=(4 * len(loads), 4), squeeze=False)
+    for ax, load in zip(axes[0], loads):
+        names, med, lo, hi = [], [], [], []
+        for server, s in table[load].items():
+            ips = s["instances_per_s"]
+            if ips is None:
+                continue
+            names.append(server)
+            med.append(ips["median"])
+            lo.append(ips["median"] - ips["min"])
+            hi.append(ips["max"] - ips["median"])
+        colors = ["tab:green" if n == "dcmrecv-cluster" else "tab:gray" for n in names]
+        ax.bar(range(len(names)), med, yerr=[lo, hi], color=colors, capsize=3)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
+        ax.set_title(load)
+        ax.set_ylabel("instances/s (median, min-max)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dcmrecv_cluster.loadtest.bench",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="1 repetition, 2 s per cell (smoke test)")
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
+    parser.add_argument("--servers", help="comma-separated names or globs "
+                        f"(default: all of {', '.join(DEFAULT_SERVERS)})")
+    parser.add_argument("--loads", help="comma-separated load names or presets "
+                        f"(default: {', '.join(l.name for l in LOADS)})")
+    parser.add_argument("--server", action="append", default=[], metavar="NAME=TEMPLATE",
+                        help="add or replace a server: command template with {port} {outdir} "
+                             "{cfg} {workers}; leading KEY=VALUE words are environment")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="dcmrecv-cluster --workers (default: CPUs)")
+    parser.add_argument("--driver-processes", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workdir", help="where output directories go (default: a temp dir)")
+    parser.add_argument("--json", dest="json_path")
+    parser.add_argument("--plot", dest="plot_path")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repetitions, args.duration = 1, 2.0
+
+    templates = dict(DEFAULT_SERVERS)
+    for item in args.server:
+        name, sep, template = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--server wants NAME=TEMPLATE, got {item!r}")
+        templates[name] = template
+    server_names = _pick(list(templates), args.servers)
+    load_by_name = {l.name: l for l in LOADS}
+    load_names = _pick(list(load_by_name), args.loads,
+                       alias=lambda n: (load_by_name[n].preset,))
+    specs = []
+    skipped = {}
+    for name in server_names:
+        spec = ServerSpec(name, templates[name])
+        if spec.available():
+            specs.append(spec)
+        else:
+            skipped[name] = "command not found"
+            print(f"bench: skipping {name}: command not found", file=sys.stderr)
+    if not specs:
+        print("bench: no server to run", file=sys.stderr)
+        return 2
+
+    workdir = args.workdir or tempfile.mkdtemp(prefix="dcmrecv-bench-")
+    os.makedirs(workdir, exist_ok=True)
+    cells: list[dict] = []
+    broken: dict[str, str] = {}
+    started = time.time()
+    try:
+        for rep in range(args.repetitions):
+            order = specs[rep % len(specs):] + specs[:rep % len(specs)]
+            for load_name in load_names:
+                for spec in order:
+                    if spec.name in broken:
+                        continue
+                    load = load_by_name[load_name]
+                    try:
+                        cell = run_cell(spec, load, args.duration, workdir, args.workers,
+                                        args.driver_processes)
+                    except ServerError as exc:
+                        broken[spec.name] = str(exc)
+                        print(f"bench: {spec.name} failed to start, skipped: {exc}",
+                              file=sys.stderr)
+                        continue
+                    cell["repetition"] = rep
+                    cells.append(cell)
+                    ips = cell.get("instances_per_s")
+                    print(f"bench: rep {rep + 1}/{args.repetitions} {load.name:<5} "
+                          f"{spec.name:<18} "
+                          + (f"{ips:8.1f} inst/s" if ips is not None else "")
+                          + (f"  {cell['error']}" if cell.get("error") else ""),
+                          file=sys.stderr, flush=True)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    names = [s.name for s in specs if s.name not in broken or
+             any(c["server"] == s.name for c in cells)]
+    table = aggregate(cells, names, load_names)
+    print(f"one run on {os.cpu_count()} CPUs, {args.repetitions} repetition(s) x "
+          f"{args.duration:g} s per cell, driver: dcmrecv-cluster-loadtest "
+          f"(TCP_NODELAY on its side); '+nodelay' = server run with TCP_NODELAY=1")
+    print(format_table(table))
+    for name, why in {**skipped, **broken}.items():
+        print(f"skipped {name}: {why.splitlines()[0] if why else ''}")
+    result = {"settings": {"repetitions": args.repetitions, "duration_s": args.duration,
+                           "workers": args.workers, "cpus": os.cpu_count(),
+                           "servers": {s.name: s.template for s in specs},
+                           "loads": [vars(load_by_name[n]) for n in load_names],
+                           "started": started},
+              "skipped": {**skipped, **broken}, "table": table, "cells": cells}
+    if args.json_path:
+        with open(args.json_path, "w") as fh:
+            json.dump(result, fh, indent=1)
+    if args.plot_path:
+        plot_table(table, args.plot_path)
+    failed = any(c.get("error") for c in cells) or not cells
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Start a Storage SCP under test on a free loopback port, and stop it by process group.
+
+A server is described by a command template; `{port}`, `{outdir}`, `{cfg}` and
+`{workers}` are filled in, leading ``KEY=VALUE`` words become environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+STORESCP_CFG = "/etc/dcmtk/storescp.cfg"
+
+# name -> template; "+nodelay" variants set DCMTK's TCP_NODELAY switch
+DEFAULT_SERVERS = {
+    "dcmrecv-cluster": "TCP_NODELAY=1 dcmrecv-cluster --workers {workers} -od {outdir} "
+                       "-xf {cfg} Default {port}",
+    "dcmrecv": "/usr/bin/dcmrecv -od {outdir} -xf {cfg} Default {port}",
+    "dcmrecv+nodelay": "TCP_NODELAY=1 /usr/bin/dcmrecv -od {outdir} -xf {cfg} Default {port}",
+    "storescp": "/usr/bin/storescp --fork -od {outdir} -xf {cfg} Default {port}",
+    "storescp+nodelay": "TCP_NODELAY=1 /usr/bin/storescp --fork -od {outdir} "
+                        "-xf {cfg} Default {port}",
+}
+
+
+class ServerError(RuntimeError):
+    """The server did not start, or its command is missing."""
+
+
+@dataclass
+class ServerSpec:
+    name: str
+    template: str
+
+    def argv_env(self, **values) -> tuple[list[str], dict[str, str]]:
+        words = shlex.split(self.template.format(**values))
+        env: dict[str, str] = {}
+        while words and "=" in words[0] and not words[0].startswith(("-", "/")):
+            key, _, value = words.pop(0).partition("=")
+            env[key] = value
+        return words, env
+
+    def available(self) -> bool:
+        argv, _ = self.argv_env(workers=1, outdir="x", cfg=STORESCP_CFG, port=1)
+        return bool(argv) and shutil.which(argv[0]) is not None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen, deadline_s: float) -> None:
+    """Poll connect() until the port answers, the process dies, or the deadline passes."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerError(f"server exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ServerError(f"server did not listen on port {port} within {deadline_s} s")
+
+
+@dataclass
+class RunningServer:
+    spec: ServerSpec
+    proc: subprocess.Popen
+    port: int
+    outdir: str
+    log_path: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def pgid(self) -> int:
+        return self.proc.pid
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """SIGTERM to the whole group, SIGKILL after `grace` seconds."""
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.pgid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        # the group may outlive its leader (forked children): make sure it is gone
+        try:
+            os.killpg(self.pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return self.proc.returncode
+
+    def log_tail(self, n: int = 20) -> str:
+        try:
+            with open(self.log_path, errors="replace") as fh:
+                return "".join(fh.readlines()[-n:])
+        except OSError:
+            return ""
+
+
+def start(spec: ServerSpec, workdir: str, workers: int, cfg: str = STORESCP_CFG,
+          listen_deadline: float = 30.0) -> RunningServer:
+    """Start `spec` with a fresh output directory under `workdir`."""
+    if not spec.available():
+        raise ServerError(f"{spec.name}: command not found")
+    outdir = tempfile.mkdtemp(prefix=f"{spec.name.replace('+', '-')}-", dir=workdir)
+    port = free_port()
+    argv, env = spec.argv_env(workers=workers, outdir=outdir, cfg=cfg, port=port)
+    log_path = outdir + ".log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    server = RunningServer(spec, proc, port, outdir, log_path)
+    try:
+        wait_listening(port, proc, listen_deadline)
+    except ServerError as exc:
+        server.stop()
+        raise ServerError(f"{spec.name}: {exc}\n{server.log_tail()}") from None
+    return server
