@@ -16,8 +16,9 @@ test: deps
 	$(BIN)/pytest
 
 bench: deps
+	mkdir -p bench-results/work
 	$(BIN)/pip install -q -e '.[bench]'
-	$(BIN)/python -m dcmrecv_cluster.loadtest.bench --json bench-results/bench.json --plot bench-results/bench.png
+	$(BIN)/python -m dcmrecv_cluster.loadtest.bench --workdir bench-results/work --json bench-results/bench.json --plot bench-results/bench.png
 
 deps: dcmtk venv
 	$(BIN)/pip install -q -e '.[test]'

@@ -112,10 +112,15 @@ class PresentationContextSpec:
 
 @dataclass(frozen=True)
 class AssociationProfile:
-    """An SCP profile: the ordered presentation contexts it accepts."""
+    """An SCP profile: the ordered presentation contexts it accepts.
+
+    ``extended_negotiation`` is the profile's extended negotiation list in configuration order
+    (DCMTK answers in that order); each item's data is also on its context's spec.
+    """
 
     name: str
     contexts: tuple[PresentationContextSpec, ...]
+    extended_negotiation: tuple[tuple[str, bytes], ...] = ()
 
     @cached_property
     def _index(self) -> Mapping[str, tuple[PresentationContextSpec, dict[str, int]]]:
@@ -688,4 +693,4 @@ def load_profile(path: str, profile: str) -> AssociationProfile:
         )
         for uid, ts_key, _ in entries
     )
-    return AssociationProfile(name=mangled, contexts=contexts)
+    return AssociationProfile(name=mangled, contexts=contexts, extended_negotiation=tuple(extneg.items()))

@@ -10,6 +10,7 @@ The returned file names are bare names (no directory); directories come from
 from __future__ import annotations
 
 import datetime
+import os
 import re
 import time
 import uuid
@@ -30,6 +31,9 @@ __all__ = [
     "FALLBACK_PREFIX",
     "SHORT_FALLBACK_PREFIX",
     "MAX_TRY",
+    "TEMP_PREFIX",
+    "temp_name",
+    "temp_files_of",
 ]
 
 #: Prefix for unknown SOP classes in +fd, +fu and +fst (§7.5).
@@ -269,6 +273,56 @@ class UidGenerator:
     def next_uid(self) -> str:
         """A new UID, ≤ 64 chars, components without leading zeros."""
         return f"{self._stem}{int.from_bytes(uuid.uuid4().bytes, 'big')}"
+
+
+# --------------------------------------------------------------------------
+# temp files
+
+#: Hidden prefix of a worker's files in progress; ``<prefix><pid>-`` is one worker's.
+TEMP_PREFIX = ".dcmrecv-cluster-"
+
+
+def temp_name(pid: int, sequence: int) -> str:
+    """The hidden name of an instance in progress, recognisable per worker process."""
+    return f"{TEMP_PREFIX}{pid}-{sequence}.tmp"
+
+
+def temp_files_of(output_directory: str, pid: int | None = None, series_date_subdirs: bool = True) -> list[str]:
+    """Temp files left by worker *pid* (every worker's if None), for removal after it died.
+
+    Temp files live in the directory their instance goes to: the output
+    directory, or with ``+ssd`` one of ``undef/<date>`` and ``data/YYYY/MM/DD``.
+    Only those shapes are listed, never the whole tree below them.
+    """
+    prefix = TEMP_PREFIX if pid is None else f"{TEMP_PREFIX}{pid}-"
+    root = output_directory or "."
+    directories = [root]
+    if series_date_subdirs:
+        directories += _subdirectories(os.path.join(root, UNDEF_SUBDIR), 1)
+        directories += _subdirectories(os.path.join(root, DATA_SUBDIR), 3)
+    found = []
+    for directory in directories:
+        try:
+            with os.scandir(directory) as entries:
+                found += [e.path for e in entries if e.name.startswith(prefix) and e.is_file(follow_symlinks=False)]
+        except OSError:
+            continue
+    return found
+
+
+def _subdirectories(directory: str, depth: int) -> list[str]:
+    """Directories exactly *depth* levels below *directory* (symlinks not followed)."""
+    level = [directory]
+    for _ in range(depth):
+        below = []
+        for parent in level:
+            try:
+                with os.scandir(parent) as entries:
+                    below += [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+            except OSError:
+                continue
+        level = below
+    return level
 
 
 def local_today() -> datetime.date:

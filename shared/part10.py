@@ -1,10 +1,14 @@
-"""The DICOM Part-10 file header dcmrecv writes, and a cheap dataset peek.
+"""The DICOM Part-10 file header dcmrecv writes, a cheap dataset peek, and a streaming scanner.
 
 ``encode_meta`` builds the 128-byte preamble, ``DICM`` and group 0002 with
 exactly the elements dcmrecv writes (reference §5.1); the worker appends the
 dataset bytes as received.  ``read_dataset_facts`` pulls the few top-level
 attributes naming needs from an encoded dataset without decoding it fully:
 it stops at the first element past group 0008 and never touches pixel data.
+``DatasetScanner`` is its push-driven sibling for a dataset arriving in
+fragments: it walks the whole structure without keeping values (so it can tell,
+as DCMTK's parser does, whether the dataset decodes at all) and reports the
+naming facts as soon as group 0008 has been passed.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
+from pydicom.datadict import DicomDictionary as _DICTIONARY
+
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
@@ -22,6 +28,8 @@ __all__ = [
     "DatasetFacts",
     "DatasetError",
     "read_dataset_facts",
+    "DatasetScanner",
+    "UNKNOWN_SOP_CLASS_UID",
 ]
 
 #: Our Implementation Class UID (not DCMTK's ``1.2.276.0.7230010.3.0.3.6.7``).
@@ -279,6 +287,12 @@ class _Parser:
             self.skip_value(vr, length)
 
 
+def _implicit_is_sequence(group: int, elem: int) -> bool:
+    """Implicit VR: the data dictionary says which elements are sequences (DCMTK's does too)."""
+    entry = _DICTIONARY.get((group << 16) | elem)
+    return entry is not None and entry[0] == "SQ"
+
+
 def _text(value: bytes) -> str:
     return value.split(b"\0", 1)[0].decode("latin-1")
 
@@ -342,3 +356,242 @@ def read_dataset_facts(
         modality=text_of("modality", strip=True),
         is_empty=is_empty,
     )
+
+
+# --------------------------------------------------------------------------
+# streaming scanner
+
+#: What DCMTK writes as (0002,0002) when the dataset has no SOP Class UID
+#: (``UID_PrivateGenericFileSOPClass``, verified against dcmrecv).
+UNKNOWN_SOP_CLASS_UID = "1.2.276.0.7230010.3.1.0.1"
+
+_SEEN_PAST_FACTS = (0x0008, 0x0021)
+_INFLATE_STEP = 1 << 20
+#: Longer naming values are skipped, never buffered (a UID has 64 chars at most).
+_MAX_WANTED = 4096
+
+
+class _EndInHeader(Exception):
+    """The data ended inside an element or item header: DCMTK drops that tail silently."""
+
+
+class DatasetScanner:
+    """Walk an encoded dataset fed in arbitrary fragments, in bounded memory.
+
+    ``feed(chunk)`` takes the bytes as received (deflated ones are inflated
+    here); ``close()`` marks the end and raises :class:`DatasetError` when the
+    dataset does not decode the way DCMTK's reader requires: a value or header
+    running past the end, an unterminated sequence or item, a non-item inside a
+    sequence, a top-level item tag, a bad deflate stream.  Like dcmrecv
+    (verified), a tail too short for a whole element header and a sequence
+    left open at the end are accepted.  Like DCMTK, a
+    non-standard explicit VR is accepted: two upper-case letters are read with
+    a 4-byte length, anything else with a 2-byte length.  Values are skipped,
+    except the four naming attributes of group 0008.
+
+    ``facts_ready`` becomes true once no later element can change the facts
+    (an element past (0008,0021) at top level, or the end); ``facts()`` then
+    gives the :class:`DatasetFacts`.  Only element headers and the wanted values
+    are ever buffered, so memory stays small whatever the dataset size.
+    """
+
+    def __init__(self, transfer_syntax: str) -> None:
+        explicit, little, deflated = _encoding(transfer_syntax)
+        self._explicit = explicit
+        self._end = "<" if little else ">"
+        self._inflater = zlib.decompressobj(-zlib.MAX_WBITS) if deflated else None
+        self._buf = bytearray()
+        self._skip = 0
+        self._eof = False
+        self._found: dict[str, tuple[str | None, bytes]] = {}
+        self._elements = 0
+        self._consumed = 0   # position in the (inflated) dataset
+        self.facts_ready = False
+        self.error: DatasetError | None = None
+        self._walker = self._walk()
+        self._resume()
+
+    # ---- input ---------------------------------------------------------------
+    def feed(self, chunk) -> None:
+        if self.error is not None or self._walker is None:
+            return
+        if self._inflater is None:
+            self._take_in(chunk)
+            return
+        try:
+            data = self._inflater.decompress(chunk, _INFLATE_STEP)
+            self._take_in(data)
+            while self._inflater.unconsumed_tail and self.error is None:
+                self._take_in(self._inflater.decompress(self._inflater.unconsumed_tail, _INFLATE_STEP))
+        except zlib.error as exc:
+            self._set_error(DatasetError(f"invalid deflated dataset: {exc}"))
+
+    def close(self) -> None:
+        """End of data: raises :class:`DatasetError` if it did not decode."""
+        if self.error is None and self._inflater is not None:
+            try:
+                self._take_in(self._inflater.flush())
+            except zlib.error as exc:
+                self._set_error(DatasetError(f"invalid deflated dataset: {exc}"))
+        self._eof = True
+        if self.error is None and self._walker is not None:
+            self._resume()
+        if self.error is not None:
+            raise self.error
+        self.facts_ready = True
+
+    def _take_in(self, data) -> None:
+        view = memoryview(data)
+        if self._skip:
+            n = min(self._skip, len(view))
+            self._skip -= n
+            view = view[n:]
+        if view and self._walker is not None:
+            self._buf += view
+            self._resume()
+
+    def _set_error(self, error: DatasetError) -> None:
+        self.error = error
+        self._walker = None
+        self._buf = bytearray()
+
+    def _resume(self) -> None:
+        try:
+            next(self._walker)
+        except (StopIteration, _EndInHeader):
+            self._walker = None
+        except DatasetError as exc:
+            self._set_error(exc)
+
+    # ---- primitives used by the walker (generators: they yield for more data) ----
+    def _need(self, n: int, header: bool):
+        while len(self._buf) < n:
+            if self._eof:
+                if header:
+                    raise _EndInHeader()
+                raise DatasetError(f"dataset truncated: needed {n} bytes, {len(self._buf)} left")
+            yield
+
+    def _read(self, n: int, header: bool = True):
+        yield from self._need(n, header)
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        self._consumed += n
+        return out
+
+    def _skip_bytes(self, n: int):
+        self._consumed += n
+        have = len(self._buf)
+        if have >= n:
+            del self._buf[:n]
+            return
+        self._buf.clear()
+        self._skip = n - have
+        while self._skip:
+            if self._eof:
+                raise DatasetError("dataset truncated inside an element value")
+            yield
+
+    def _at_end(self):
+        while not self._buf and self._skip == 0:
+            if self._eof:
+                return True
+            yield
+        return False
+
+    # ---- the walk --------------------------------------------------------------
+    def _header(self, group: int, explicit: bool, end: str):
+        if group == 0xFFFE or not explicit:
+            (length,) = struct.unpack(end + "I", (yield from self._read(4)))
+            return None, length
+        raw = yield from self._read(4)
+        vr = raw[:2]
+        if vr in _LONG_VRS or (vr not in _SHORT_VRS and 0x41 <= vr[0] <= 0x5A and 0x41 <= vr[1] <= 0x5A):
+            (length,) = struct.unpack(end + "I", (yield from self._read(4)))
+        else:
+            (length,) = struct.unpack(end + "H", raw[2:])
+        return vr.decode("latin-1"), length
+
+    def _walk(self):
+        yield  # primed by __init__
+        explicit, end = self._explicit, self._end
+        while not (yield from self._at_end()):
+            group, elem = struct.unpack(end + "HH", (yield from self._read(4)))
+            self._elements += 1
+            if group == 0xFFFE:
+                raise DatasetError(f"item/delimiter tag ({group:04X},{elem:04X}) at top level")
+            if (group, elem) > _SEEN_PAST_FACTS:
+                self.facts_ready = True
+            vr, length = yield from self._header(group, explicit, end)
+            key = _WANTED.get(elem) if group == 0x0008 else None
+            if key is not None and length <= _MAX_WANTED and key not in self._found:
+                self._found[key] = (vr or _IMPLICIT_VR[elem], (yield from self._read(length, header=False)))
+            else:
+                yield from self._skip_value(group, elem, vr, length, explicit, end)
+        self.facts_ready = True
+
+    def _skip_value(self, group: int, elem: int, vr, length: int, explicit: bool, end: str):
+        """Skip one value; sequences are walked (DCMTK parses them, so must we to judge them)."""
+        if vr is None and (group, elem) != (0x7FE0, 0x0010):
+            vr = "SQ" if _implicit_is_sequence(group, elem) else None
+        if vr == "SQ":
+            yield from self._walk_sequence(explicit, end, length)
+        elif length != _UNDEFINED:
+            yield from self._skip_bytes(length)
+        elif vr == "UN":
+            yield from self._walk_sequence(False, "<", length)   # PS3.5 6.2.2: implicit VR LE inside
+        else:
+            yield from self._walk_sequence(explicit, end, length, fragments=True)   # encapsulated data
+
+    def _walk_sequence(self, explicit: bool, end: str, length: int, fragments: bool = False):
+        """Items up to the sequence delimiter (undefined length) or the defined length.
+
+        Items of a sequence hold datasets and are walked; *fragments* (encapsulated
+        pixel data) are opaque and skipped.
+        """
+        stop = None if length == _UNDEFINED else self._consumed + length
+        while stop is None or self._consumed < stop:
+            group, elem = struct.unpack(end + "HH", (yield from self._read(4)))
+            (item_length,) = struct.unpack(end + "I", (yield from self._read(4)))
+            if group != 0xFFFE:
+                raise DatasetError(f"expected item tag in sequence, got ({group:04X},{elem:04X})")
+            if elem == _SEQ_END:
+                return
+            if elem != _ITEM:
+                raise DatasetError(f"unexpected ({group:04X},{elem:04X}) in sequence")
+            if fragments and item_length != _UNDEFINED:
+                yield from self._skip_bytes(item_length)
+            else:
+                yield from self._walk_item(explicit, end, item_length)
+
+    def _walk_item(self, explicit: bool, end: str, length: int):
+        stop = None if length == _UNDEFINED else self._consumed + length
+        while stop is None or self._consumed < stop:
+            group, elem = struct.unpack(end + "HH", (yield from self._read(4)))
+            if group == 0xFFFE and elem == _ITEM_END:
+                yield from self._read(4)
+                return
+            vr, value_length = yield from self._header(group, explicit, end)
+            yield from self._skip_value(group, elem, vr, value_length, explicit, end)
+
+    # ---- output ------------------------------------------------------------------
+    @property
+    def is_empty(self) -> bool:
+        return self._elements == 0
+
+    def facts(self) -> DatasetFacts:
+        def text_of(key: str, strip: bool = False) -> str | None:
+            if key not in self._found:
+                return None
+            value = _text(self._found[key][1])
+            return value.strip(" ") if strip else value
+
+        date = self._found.get("date")
+        return DatasetFacts(
+            sop_class_uid=text_of("class"),
+            sop_instance_uid=text_of("instance"),
+            series_date=date[1] if date else None,
+            series_date_vr=date[0] if date else None,
+            modality=text_of("modality", strip=True),
+            is_empty=self.is_empty,
+        )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import multiprocess
 import zmq
 
-from dcmrecv_cluster.shared import exitcodes, fdpass, wire
+from dcmrecv_cluster.shared import exitcodes, fdpass, naming, wire
 from dcmrecv_cluster.shared.rundir import RunDirectory
 from dcmrecv_cluster.shared.runconfig import WORKER_ENTRY, WorkerConfig, run_entry
 from dcmrecv_cluster.supervisor.logsink import LogSink
@@ -163,15 +163,11 @@ class Arbiter:
 
     def _remove_temp_files(self, pid: int) -> None:
         """A killed worker cannot clean up: its partial instances go now, never shown as stored."""
-        prefix = f".dcmrecv-cluster-{pid}-"
-        directory = self.options.output_directory
-        try:
-            names = [n for n in os.listdir(directory) if n.startswith(prefix)]
-        except OSError:
-            return
-        for name in names:
+        # Temp files live in their target folder (with +ssd: undef/<date>, data/YYYY/MM/DD).
+        series_date = self.options.subdir_mode == "series-date"
+        for path in naming.temp_files_of(self.options.output_directory, pid, series_date):
             try:
-                os.unlink(os.path.join(directory, name))
+                os.unlink(path)
             except OSError:
                 pass
 

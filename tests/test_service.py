@@ -16,6 +16,7 @@ import pytest
 
 from conftest import STORESCP_CFG
 from instances import CT_IMAGE, MR_IMAGE, make_instance, make_series
+from rawscu import associate, dataset_bytes, p_data, store_command
 from service import alive, dcmtk, descendants_of, echo, free_port, hidden_files, storescu, stored_files, wait_until
 
 CLUSTER = ("--workers", "2", "-xf", STORESCP_CFG, "Default")
@@ -54,37 +55,6 @@ def test_without_config_only_verification_is_accepted(receiver_factory, tmp_path
     assert stored_files(receiver.output) == []
 
 
-def _raw_associate(port: int, abstract: str, ts: str = "1.2.840.10008.1.2.1") -> socket.socket:
-    """A hand-made SCU that stops mid-dataset, so a test can act while a transfer is in flight."""
-    def item(kind, value):
-        return struct.pack(">BxH", kind, len(value)) + value
-    context = item(0x20, bytes((1, 0, 0, 0)) + item(0x30, abstract.encode()) + item(0x40, ts.encode()))
-    user = item(0x50, item(0x51, struct.pack(">L", 16384)) + item(0x52, b"1.2.3.4"))
-    body = (struct.pack(">HH", 1, 0) + b"ANY-SCP".ljust(16) + b"RAWSCU".ljust(16) + bytes(32)
-            + item(0x10, b"1.2.840.10008.3.1.1.1") + context + user)
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    sock.sendall(struct.pack(">BxL", 1, len(body)) + body)
-    header = sock.recv(6, socket.MSG_WAITALL)
-    assert header[0] == 0x02, f"association not accepted: {header!r}"
-    sock.recv(struct.unpack(">L", header[2:6])[0], socket.MSG_WAITALL)
-    return sock
-
-
-def _p_data(context: int, control: int, payload: bytes) -> bytes:
-    return struct.pack(">BxLLBB", 4, len(payload) + 6, len(payload) + 2, context, control) + payload
-
-
-def _store_command(sop_class: str, sop_instance: str) -> bytes:
-    def el(element, value):
-        return struct.pack("<HHL", 0, element, len(value)) + value
-    def ui(value):
-        raw = value.encode()
-        return raw + b"\0" * (len(raw) % 2)
-    body = (el(0x0002, ui(sop_class)) + el(0x0100, struct.pack("<H", 1)) + el(0x0110, struct.pack("<H", 7))
-            + el(0x0700, struct.pack("<H", 0)) + el(0x0800, struct.pack("<H", 0)) + el(0x1000, ui(sop_instance)))
-    return el(0x0000, struct.pack("<L", len(body))) + body
-
-
 def _worker_owning(receiver, client: socket.socket) -> int:
     """The worker pid holding the server side of ``client``'s connection (via /proc/net/tcp inodes)."""
     client_port = client.getsockname()[1]
@@ -110,12 +80,10 @@ def test_sigkill_of_a_worker_mid_transfer(receiver_factory, tmp_path):
     receiver = receiver_factory("-v", *CLUSTER)
     instance = make_instance(tmp_path / "big.dcm", rows=512, columns=512, frames=8)
     dataset = pydicom.dcmread(instance)
-    raw = instance.read_bytes()
-    offset = 132 + 12 + struct.unpack("<L", raw[140:144])[0]   # after preamble, DICM and group 0002
-    body = raw[offset:]
-    client = _raw_associate(receiver.port, CT_IMAGE)
-    client.sendall(_p_data(1, 0x03, _store_command(CT_IMAGE, dataset.SOPInstanceUID)))
-    client.sendall(_p_data(1, 0x00, body[:16000]))
+    body = dataset_bytes(instance.read_bytes())
+    client = associate(receiver.port, CT_IMAGE)
+    client.sendall(p_data(1, 0x03, store_command(CT_IMAGE, dataset.SOPInstanceUID)))
+    client.sendall(p_data(1, 0x00, body[:16000]))
     wait_until(lambda: hidden_files(receiver.output), 10, what="the temp file of the transfer")
     victim = _worker_owning(receiver, client)
     before = set(receiver.workers())
@@ -138,18 +106,19 @@ def test_sigterm_drains_in_flight_association_and_exits_0(receiver_factory, tmp_
     receiver = receiver_factory("-v", *CLUSTER)
     instance = make_instance(tmp_path / "ct.dcm", rows=256, columns=256)
     dataset = pydicom.dcmread(instance)
-    raw = instance.read_bytes()
-    body = raw[132 + 12 + struct.unpack("<L", raw[140:144])[0]:]
-    client = _raw_associate(receiver.port, CT_IMAGE)
-    client.sendall(_p_data(1, 0x03, _store_command(CT_IMAGE, dataset.SOPInstanceUID)))
-    client.sendall(_p_data(1, 0x00, body[:1000]))
+    body = dataset_bytes(instance.read_bytes())
+    client = associate(receiver.port, CT_IMAGE)
+    client.sendall(p_data(1, 0x03, store_command(CT_IMAGE, dataset.SOPInstanceUID)))
+    client.sendall(p_data(1, 0x00, body[:1000]))
     processes = [receiver.process.pid, *descendants_of(receiver.process.pid)]
     receiver.process.send_signal(signal.SIGTERM)
     wait_until(lambda: "received SIGTERM" in receiver.log, 10, what="the stop to begin")
     # New connections are no longer accepted, the association in flight completes.
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", receiver.port), timeout=5).recv(1)
-    client.sendall(_p_data(1, 0x02, body[1000:]))
+    rest = body[1000:]
+    for offset in range(0, len(rest), 16000):
+        client.sendall(p_data(1, 0x02 if offset + 16000 >= len(rest) else 0x00, rest[offset:offset + 16000]))
     header = client.recv(6, socket.MSG_WAITALL)
     response = client.recv(struct.unpack(">L", header[2:6])[0], socket.MSG_WAITALL)
     assert header[0] == 0x04 and struct.pack("<HHLH", 0, 0x0900, 2, 0) in response

@@ -17,11 +17,12 @@ from typing import Any
 
 from dcmrecv_cluster.workers import acse, dimse, pcdump, pdu, tls
 from dcmrecv_cluster.workers.link import SupervisorLink
-from dcmrecv_cluster.workers.storage import InstanceWriter, Namer, NamingFailure, StorageSettings
+from dcmrecv_cluster.workers.storage import InstanceWriter, Namer, NamingFailure, StorageSettings, UndecodableDataset
 
 MAX_REQUEST_PDU = 1 << 20      # an A-ASSOCIATE-RQ larger than this is hostile
 MAX_COMMAND_SET = 1 << 16      # command sets are a few hundred bytes
 IDLE_TIMEOUT = 60              # dcmrecv's socket timeout when -td is not given
+PDU_LENGTH_SLACK = 16          # tolerance for senders that count PDV headers differently
 
 
 @dataclass
@@ -38,6 +39,7 @@ class AssociationSettings:
     implementation_version_name: str
     storage: StorageSettings
     tls_context: Any = None
+    odd_pdu_warning: str | None = None   # dcmrecv warns at every association wait
 
 
 class AbortAssociation(Exception):
@@ -76,8 +78,7 @@ class Association:
         except (pdu.PeerClosed, pdu.DeadlineExpired, OSError) as exc:
             self.link.log("D", f"connection to {self.peer[0]} ended: {exc or type(exc).__name__}")
         finally:
-            if self.writer is not None:
-                self.writer.discard()
+            self._discard_instance()
             try:
                 self.sock.close()
             except OSError:
@@ -89,6 +90,11 @@ class Association:
             subject = tls.describe_peer(self.sock)
             if subject:
                 self.link.log("I", f"TLS peer certificate subject: {subject}")
+
+    def _discard_instance(self) -> None:
+        if self.writer is not None:
+            self.writer.discard()
+            self.writer = None
 
     def _send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -102,6 +108,8 @@ class Association:
     # ---- association establishment -----------------------------------------
     def _associate(self) -> bool:
         deadline = time.monotonic() + self.settings.acse_timeout
+        if self.settings.odd_pdu_warning:
+            self.link.log("W", self.settings.odd_pdu_warning)
         try:
             pdu_type, length = pdu.PDU_HEADER.unpack(self.reader.read_exact(6, deadline))
             if pdu_type != pdu.A_ASSOCIATE_RQ:
@@ -126,33 +134,35 @@ class Association:
             self._abort(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER)
             return False
         self.calling_ae_title = request.calling_ae_title
+        settings = self.settings
+        for level, text in request.warnings:
+            self.link.log(level, text)
         self.link.log("I", f"Association Received {self._host()}: {request.calling_ae_title} -> {request.called_ae_title}")
+        if settings.verbose_pc:
+            self.link.log("I", pcdump.describe_request(request, settings))
         if request.application_context != acse.APPLICATION_CONTEXT:
             self.link.log("I", "Refusing Association (bad application context)")
             self._send(acse.encode_reject(2, 1, 2))
             return False
-        results = self.settings.negotiator.negotiate(request.contexts, request.roles)
-        self.accepted = {cid: ts for cid, result, ts in results if result == 0}
-        if self.settings.verbose_pc:
-            self.link.log("I", pcdump.describe_request(request))
+        answer = settings.negotiator.answer(request)
+        for level, text in answer.log_lines:
+            self.link.log(level, text)
+        self.accepted = answer.accepted
         if not self.accepted:
-            if self.settings.verbose_pc:
-                self.link.log("I", pcdump.describe_answer(request, results, accepted=False))
             self.link.log("I", "No Acceptable Presentation Contexts")
+            if settings.verbose_pc:
+                self.link.log("I", pcdump.describe_answer(request, answer, settings, accepted=False))
             self.link.log("I", "Refusing Association (no acceptable presentation contexts)")
             self._send(acse.encode_reject(1, 1, 1))
             return False
-        accepted_syntaxes = {request_cx[1] for request_cx in request.contexts if request_cx[0] in self.accepted}
         self._send(acse.encode_accept(
-            request, results, self.settings.max_pdu,
-            self.settings.implementation_class_uid, self.settings.implementation_version_name,
-            roles=self.settings.negotiator.role_replies(request.roles, accepted_syntaxes),
-            extended_negotiation=self.settings.negotiator.extended_replies(request.extended_negotiation, accepted_syntaxes),
+            request, answer.results, settings.max_pdu,
+            settings.implementation_class_uid, settings.implementation_version_name,
+            roles=answer.roles, extended_negotiation=answer.extended_negotiation,
         ))
-        if self.settings.verbose_pc:
-            self.link.log("I", pcdump.describe_answer(request, results, accepted=True))
-        max_send = max(request.max_pdu_length - 12, 0) if request.max_pdu_length else 0
-        self.link.log("I", f"Association Acknowledged (Max Send PDV: {max_send})")
+        self.link.log("I", f"Association Acknowledged (Max Send PDV: {acse.max_send_pdv(request.max_pdu_length)})")
+        if settings.verbose_pc:
+            self.link.log("I", pcdump.describe_answer(request, answer, settings, accepted=True))
         return True
 
     def _read_body(self, length: int, deadline: float) -> bytes:
@@ -181,13 +191,15 @@ class Association:
             try:
                 pdu_type, length = pdu.PDU_HEADER.unpack(self.reader.read_exact(6, deadline))
                 if pdu_type == pdu.P_DATA_TF:
+                    if length > self.settings.max_pdu + PDU_LENGTH_SLACK:
+                        raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
+                                               f"P-DATA-TF of {length} bytes exceeds the negotiated maximum "
+                                               f"{self.settings.max_pdu}, aborting association")
                     self._receive_p_data(length, timeout)
                 elif pdu_type == pdu.A_RELEASE_RQ:
                     self.reader.discard(length, deadline)
                     self.link.log("I", "Received Association Release Request")
-                    if self.writer is not None:
-                        self.writer.discard()
-                        self.writer = None
+                    self._discard_instance()
                     self._send(pdu.RELEASE_RP)
                     return
                 elif pdu_type == pdu.A_ABORT:
@@ -200,6 +212,7 @@ class Association:
             except AbortAssociation as exc:
                 if str(exc):
                     self.link.log(exc.level, str(exc))
+                self._discard_instance()      # nothing of an aborted association stays behind
                 self._abort(exc.source, exc.reason)
                 return
             except pdu.DeadlineExpired:
@@ -278,13 +291,22 @@ class Association:
         if context_id != self.pending_context:
             raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
                                    "DIMSE: Presentation Contexts of Command and Data Set differ")
+        if payload % 2:
+            # dcmrecv: "DIMSE: Odd Fragment Length", no response, A-ABORT (verified)
+            raise AbortAssociation(pdu.SOURCE_USER, 0, f"Unable to receive dataset on presentation context "
+                                   f"{context_id}: DIMSE: Odd Fragment Length: {payload}")
         while payload:
             chunk = self.reader.take(payload, time.monotonic() + timeout)
             writer.write(chunk)
             payload -= len(chunk)
         if control & 0x02:
             self.writer = None
-            outcome = writer.finish()
+            try:
+                outcome = writer.finish()
+            except UndecodableDataset as exc:
+                # dcmrecv's parser fails: no C-STORE-RSP, the association is aborted (verified)
+                raise AbortAssociation(pdu.SOURCE_USER, 0,
+                                       f"Unable to receive C-STORE dataset on presentation context {context_id}") from exc
             if outcome.status == dimse.SUCCESS and outcome.path:
                 self.link.stored(outcome.path, outcome.size)
             self.link.log("I", f"Sending C-STORE Response ({dimse.status_text(outcome.status)})")

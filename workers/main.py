@@ -57,6 +57,8 @@ def build_settings(config: WorkerConfig) -> AssociationSettings:
             fsync=options.fsync,
         ),
         tls_context=tls_context,
+        odd_pdu_warning=(f"ASSOC: PDV receive length {options.max_pdu} is odd (using {max_pdu})"
+                         if options.max_pdu % 2 else None),
     )
 
 

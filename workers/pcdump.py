@@ -131,8 +131,6 @@ def _footer(lines: list[str], kind: str, request, accepted_extended) -> str:
     else:
         lines.append("Requested User Identity Negotiation:")
         lines.extend(_identity(identity))
-        # DCMTK ends this part with a NUL character, which cuts its dump short right here.
-        return "\n".join(lines)
     lines.append("User Identity Negotiation Response:  none")
     lines.append(f"======================= END A-ASSOCIATE-{kind} ======================")
     return "\n".join(lines)

@@ -1,17 +1,30 @@
-"""Writing one received instance: streamed to a hidden temp file, then made durable and named.
+"""Writing one received instance: streamed to a hidden temp file in its directory, made durable, then named.
 
-Order of a store (issue: zero-loss writes): data streams into
-``<od>/.dcmrecv-cluster-<pid>-<n>.tmp`` as it arrives; at the last fragment the
-name and directory are chosen, the file is fsynced, renamed (or linked
-exclusively, for names that must never overwrite) into place, and the directory
-is fsynced. Only then does the caller send the success response. On any failure
-the temp file is removed, so nothing half-written ever carries a final name.
+Order of a store (issue: "Storage exactly like dcmrecv"):
+
+* Normal mode: the dataset is scanned as it arrives (``part10.DatasetScanner``).
+  Until group 0008 has been passed the first bytes wait in memory (normally a
+  few hundred bytes; beyond ``SPILL_LIMIT`` they spill to a hidden file in the
+  output directory): only then are the meta header's UIDs (taken from the
+  dataset, as dcmrecv does) and, with ``+ssd``, the target directory known.
+  The temp file ``.dcmrecv-cluster-<pid>-<n>.tmp`` is then opened *in the
+  target directory*, so the final rename never crosses a file system, and the
+  rest streams straight into it.
+* Bit-preserving mode: name and file are made before the data arrive (as in
+  dcmrecv); the bytes after the meta header are the bytes on the wire.
+* Ignore mode: the dataset is scanned (dcmrecv parses it) and dropped.
+
+At the last fragment: the name is chosen by dcmrecv's rules, the file is
+fsynced, renamed (default and system-time names: last one wins) or linked
+exclusively (``+fu``/``+fsu``: never overwrite), the directory is fsynced, and
+only then does the caller send the success response. On any failure the temp
+file (and any directory made for it) is removed, so nothing half-written ever
+carries a final name.
 """
 
 from __future__ import annotations
 
 import datetime
-import errno
 import itertools
 import os
 from dataclasses import dataclass
@@ -20,10 +33,14 @@ from typing import Callable
 from dcmrecv_cluster.shared import naming, part10
 from dcmrecv_cluster.workers.dimse import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, SUCCESS, Command
 
-TEMP_PREFIX = ".dcmrecv-cluster-"
-HEAD_BYTES = 65536  # enough of the dataset to find group 0008 without keeping the instance
+TEMP_PREFIX = naming.TEMP_PREFIX
+#: Dataset bytes held in memory while group 0008 has not yet been passed.
+SPILL_LIMIT = 1 << 20
+_COPY_CHUNK = 1 << 20
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 _sequence = itertools.count(1)
+_local_uids = naming.UidGenerator()
 
 
 @dataclass(frozen=True)
@@ -56,17 +73,25 @@ class Outcome:
     size: int = 0
 
 
-def temp_files_of(output_directory: str, pid: int) -> list[str]:
+class NamingFailure(Exception):
+    """No name could be made before the data arrived (bit-preserving mode): dcmrecv aborts."""
+
+
+class UndecodableDataset(Exception):
+    """The dataset does not decode: dcmrecv sends no response and aborts the association.
+
+    Raised by :meth:`InstanceWriter.finish` after everything was discarded;
+    ``str(exc)`` is the parser's reason.
+    """
+
+
+def temp_files_of(output_directory: str, pid: int, series_date_subdirs: bool = True) -> list[str]:
     """Temp files a dead worker left behind (the supervisor removes them after reaping)."""
-    prefix = f"{TEMP_PREFIX}{pid}-"
-    try:
-        return [os.path.join(output_directory, n) for n in os.listdir(output_directory) if n.startswith(prefix)]
-    except OSError:
-        return []
+    return naming.temp_files_of(output_directory, pid, series_date_subdirs)
 
 
 class InstanceWriter:
-    """One C-STORE in progress."""
+    """One C-STORE in progress: ``write()`` each fragment, then ``finish()`` or ``discard()``."""
 
     def __init__(self, settings: StorageSettings, request: Command, transfer_syntax: str,
                  calling_ae_title: str, namer: Namer, log: Callable[[str, str], None]) -> None:
@@ -76,148 +101,217 @@ class InstanceWriter:
         self.calling_ae_title = calling_ae_title
         self.namer = namer
         self.log = log
+        self.mode = settings.storage_mode
         self.size = 0
-        self.head = bytearray()
         self.error: OSError | None = None
+        self.error_directory: str | None = None   # set when the failure was making this directory
         self.fd: int | None = None
         self.temp_path: str | None = None
-        self.planned_path: str | None = None
+        self.subdir = ""
         self.meta_length = 0
-        if settings.storage_mode == "ignore":
-            return
-        if settings.storage_mode == "bit-preserving":
-            # dcmrecv names a bit-preserved file before its data arrive (and warns then).
-            self.planned_path = self._plan_path(subdir="")
+        self.planned_path: str | None = None
+        self.pending: list[bytes] = []
+        self.pending_size = 0
+        self.spill_fd: int | None = None
+        self.spill_path: str | None = None
+        self.created_dirs: list[str] = []
+        self.scanner = None if self.mode == "bit-preserving" else part10.DatasetScanner(transfer_syntax)
+        if self.mode == "bit-preserving":
+            # dcmrecv names a bit-preserved file before its data arrive.
+            self.planned_path = self._plan_path("")
             if self.planned_path is None:
                 raise NamingFailure()
-        self._open_temp()
+            self.log("D", f"generated filename for object to be received: {self.planned_path}")
+            self._open_target("", part10.encode_meta(
+                request.affected_sop_class_uid, request.affected_sop_instance_uid, transfer_syntax,
+                part10.IMPLEMENTATION_CLASS_UID, part10.BIT_PRESERVING_VERSION_NAME,
+                source_ae_title=calling_ae_title))
 
     # ---- receiving ----------------------------------------------------------
-    def _open_temp(self) -> None:
-        self.temp_path = os.path.join(
-            self.settings.output_directory, f"{TEMP_PREFIX}{os.getpid()}-{next(_sequence)}.tmp"
-        )
+    def write(self, chunk) -> None:
+        """One piece of the dataset, as received (a view valid only during the call)."""
+        self.size += len(chunk)
+        scanner = self.scanner
+        if scanner is not None:
+            scanner.feed(chunk)
+            if scanner.error is not None:
+                self._release_files()   # it will be refused whole: stop writing now
+                return
+        if self.mode == "ignore" or self.error is not None:
+            return
         try:
-            self.fd = os.open(self.temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-            bit_preserving = self.settings.storage_mode == "bit-preserving"
-            meta = part10.encode_meta(
-                self.request.affected_sop_class_uid,
-                self.request.affected_sop_instance_uid,
-                self.transfer_syntax,
-                part10.IMPLEMENTATION_CLASS_UID,
-                part10.BIT_PRESERVING_VERSION_NAME if bit_preserving else part10.IMPLEMENTATION_VERSION_NAME,
-                source_ae_title=self.calling_ae_title if bit_preserving else None,
-            )
-            self.meta_length = len(meta)
-            self._write_all(meta)
+            if self.fd is not None:
+                _write_all(self.fd, chunk)
+                return
+            if self.spill_fd is not None:
+                _write_all(self.spill_fd, chunk)
+            else:
+                self.pending.append(bytes(chunk))
+                self.pending_size += len(chunk)
+            if scanner.facts_ready:
+                self._open_normal_target()
+            elif self.spill_fd is None and self.pending_size > SPILL_LIMIT:
+                self._spill()
         except OSError as exc:
             self._fail(exc)
 
-    def write(self, chunk: memoryview) -> None:
-        self.size += len(chunk)
-        if len(self.head) < HEAD_BYTES:
-            self.head += chunk[: HEAD_BYTES - len(self.head)]
-        if self.fd is not None:
+    def _spill(self) -> None:
+        """Group 0008 is unusually long: park the bytes on disk rather than in memory."""
+        self.spill_path = os.path.join(self.settings.shown_directory, naming.temp_name(os.getpid(), next(_sequence)))
+        self.spill_fd = os.open(self.spill_path, _OPEN_FLAGS, 0o600)
+        for piece in self.pending:
+            _write_all(self.spill_fd, piece)
+        self.pending, self.pending_size = [], 0
+
+    def _open_normal_target(self) -> None:
+        """Group 0008 is in: meta header from the dataset's UIDs, temp file in the target directory."""
+        facts = self.scanner.facts()
+        if self.settings.subdir_mode == "series-date":
+            self.subdir = naming.series_date_subdir(facts.series_date, facts.series_date_vr, naming.local_today())
+        meta = part10.encode_meta(
+            facts.sop_class_uid or part10.UNKNOWN_SOP_CLASS_UID,
+            facts.sop_instance_uid or _local_uids.next_uid(),
+            self.transfer_syntax, part10.IMPLEMENTATION_CLASS_UID, part10.IMPLEMENTATION_VERSION_NAME)
+        self._open_target(self.subdir, meta)
+        if self.fd is None:
+            return
+        for piece in self.pending:
+            _write_all(self.fd, piece)
+        self.pending, self.pending_size = [], 0
+        if self.spill_fd is not None:
+            with open(self.spill_path, "rb", buffering=0) as source:
+                while piece := source.read(_COPY_CHUNK):
+                    _write_all(self.fd, piece)
+            self._close_spill()
+
+    def _open_target(self, subdir: str, meta: bytes) -> None:
+        directory = self._directory(subdir)
+        for _attempt in range(3):
             try:
-                self._write_all(chunk)
+                self._make_directory(subdir)
+            except OSError as exc:
+                self.error_directory = directory
+                self._fail(exc)
+                return
+            path = os.path.join(directory, naming.temp_name(os.getpid(), next(_sequence)))
+            try:
+                self.fd = os.open(path, _OPEN_FLAGS, 0o666)
+            except FileNotFoundError:
+                continue   # another worker removed the empty directory it had made: make it again
             except OSError as exc:
                 self._fail(exc)
+                return
+            self.temp_path = path
+            try:
+                _write_all(self.fd, meta)
+            except OSError as exc:
+                self._fail(exc)
+                return
+            self.meta_length = len(meta)
+            return
+        self._fail(FileNotFoundError(2, os.strerror(2)))
 
-    def _write_all(self, data) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
+    def _directory(self, subdir: str) -> str:
+        root = self.settings.shown_directory
+        return os.path.join(root, subdir) if subdir else root
+
+    def _make_directory(self, subdir: str) -> None:
+        """mkdir each missing level below the output directory, remembering what we made."""
+        path = self.settings.shown_directory
+        for part in subdir.split("/") if subdir else ():
+            path = os.path.join(path, part)
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                if os.path.isdir(path):
+                    continue
+                raise   # a file where a folder belongs: EEXIST, as DCMTK reports it
+            self.created_dirs.append(path)
 
     def _fail(self, exc: OSError) -> None:
         if self.error is None:
             self.error = exc
-        self.discard()
+        self._release_files()
 
-    def discard(self) -> None:
-        """Forget everything written so far (aborted association, failed write)."""
+    def _close_spill(self) -> None:
+        if self.spill_fd is not None:
+            os.close(self.spill_fd)
+            self.spill_fd = None
+        if self.spill_path is not None:
+            _unlink(self.spill_path)
+            self.spill_path = None
+
+    def _release_files(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
         if self.temp_path is not None:
-            try:
-                os.unlink(self.temp_path)
-            except FileNotFoundError:
-                pass
+            _unlink(self.temp_path)
             self.temp_path = None
+        self._close_spill()
+        self.pending, self.pending_size = [], 0
+        for directory in reversed(self.created_dirs):
+            try:
+                os.rmdir(directory)   # only if still empty: other instances may have arrived meanwhile
+            except OSError:
+                break
+        self.created_dirs = []
+
+    def discard(self) -> None:
+        """Forget everything written so far (aborted association, failed write)."""
+        self._release_files()
 
     # ---- completing ---------------------------------------------------------
     def finish(self) -> Outcome:
-        mode = self.settings.storage_mode
-        if mode == "ignore":
+        """Last fragment arrived: store (or not) and give the status to answer with."""
+        if self.scanner is not None:
+            try:
+                self.scanner.close()
+            except part10.DatasetError as exc:
+                self._release_files()
+                self.log("E", f"Unable to receive C-STORE dataset: {exc}")
+                raise UndecodableDataset(str(exc)) from exc
+        if self.mode == "ignore":
             self.log("D", "received dataset is not stored since the storage mode is set to 'ignore'")
             return Outcome(SUCCESS, size=self.size)
-        if self.error is not None:
-            self.log("E", f"cannot store received object: {self._shown_target()}: {self.error.strerror}")
-            return Outcome(OUT_OF_RESOURCES)
         try:
-            if mode == "normal":
+            if self.mode == "normal":
                 return self._finish_normal()
-            return self._commit(self.planned_path)
+            return self._finish_with(self.planned_path)
         except OSError as exc:
             self.log("E", f"cannot store received object: {self._shown_target()}: {exc.strerror}")
-            self.discard()
+            self._release_files()
             return Outcome(OUT_OF_RESOURCES)
 
     def _shown_target(self) -> str:
-        return self.planned_path or os.path.join(self.settings.shown_directory, "")
+        return self.planned_path or os.path.join(self._directory(self.subdir), "")
 
     def _finish_normal(self) -> Outcome:
-        if self.size == 0:
-            self.log("E", "cannot store received object: empty dataset")
-            self.discard()
+        if self.scanner.is_empty:
+            self.log("D", "received dataset is empty, cannot store it")
+            self._release_files()
             return Outcome(CANNOT_UNDERSTAND)
-        try:
-            facts = part10.read_dataset_facts(bytes(self.head), self.transfer_syntax)
-        except Exception as exc:  # noqa: BLE001 - any decoding failure is the sender's data
-            self.log("E", f"cannot store received object: undecodable dataset: {exc}")
-            self.discard()
-            return Outcome(CANNOT_UNDERSTAND)
-        if facts.is_empty:
-            self.log("E", "cannot store received object: empty dataset")
-            self.discard()
-            return Outcome(CANNOT_UNDERSTAND)
-        self._match_meta_to_dataset(facts)
-        subdir = ""
-        if self.settings.subdir_mode == "series-date":
-            subdir = naming.series_date_subdir(facts.series_date, facts.series_date_vr, naming.local_today())
-        path = self._plan_path(subdir)
+        if self.fd is None and self.error is None:
+            self._open_normal_target()   # small dataset: group 0008 was its end
+        path = self._plan_path(self.subdir)
         if path is None:
-            self.discard()
+            self._release_files()
             return Outcome(CANNOT_UNDERSTAND)
-        self.log("D", f"generated filename for received object: {path}")
+        if self.settings.filename_mode != "short-unique":
+            self.log("D", f"generated filename for received object: {path}")
+        return self._finish_with(path)
+
+    def _finish_with(self, path: str) -> Outcome:
+        self.planned_path = path
+        if self.error is not None:
+            if self.error_directory is not None:
+                self.log("E", f"cannot create directory for received object: {self.error_directory}: "
+                              f"Cannot create directory: {self.error.strerror}")
+            else:
+                self.log("E", f"cannot store received object: {path}: {self.error.strerror}")
+            self._release_files()
+            return Outcome(OUT_OF_RESOURCES)
         return self._commit(path)
-
-    def _match_meta_to_dataset(self, facts) -> None:
-        """dcmrecv takes the meta UIDs from the dataset; we wrote the command's, so fix the rare mismatch."""
-        sop_class = facts.sop_class_uid or self.request.affected_sop_class_uid
-        sop_instance = facts.sop_instance_uid or self.request.affected_sop_instance_uid
-        if (sop_class, sop_instance) == (self.request.affected_sop_class_uid, self.request.affected_sop_instance_uid):
-            return
-        meta = part10.encode_meta(sop_class, sop_instance, self.transfer_syntax,
-                                  part10.IMPLEMENTATION_CLASS_UID, part10.IMPLEMENTATION_VERSION_NAME)
-        old_path, old_meta_length = self.temp_path, self.meta_length
-        os.close(self.fd)
-        self.fd = None
-        self._open_temp_with(meta)
-        with open(old_path, "rb") as source:
-            source.seek(old_meta_length)
-            while chunk := source.read(1 << 20):
-                self._write_all(chunk)
-        os.unlink(old_path)
-
-    def _open_temp_with(self, meta: bytes) -> None:
-        self.temp_path = os.path.join(
-            self.settings.output_directory, f"{TEMP_PREFIX}{os.getpid()}-{next(_sequence)}.tmp"
-        )
-        self.fd = os.open(self.temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        self.meta_length = len(meta)
-        self._write_all(meta)
 
     def _plan_path(self, subdir: str) -> str | None:
         """Directory and file name by dcmrecv's rules; None (and an E: line) when none can be made."""
@@ -231,32 +325,27 @@ class InstanceWriter:
             elif mode == "unique":
                 name = naming.unique_name(request.affected_sop_class_uid, self.namer.unique_uid(), ext)
             else:
+                # The real candidate is taken at commit time, exclusively; this one only shows the shape.
                 name = naming.short_unique_name(request.affected_sop_class_uid, "0" * 16, ext)
         except naming.NamingError as exc:
             self.log("E", f"cannot generate directory or file name for received object: {exc}")
             return None
-        directory = os.path.join(self.settings.shown_directory, subdir) if subdir else self.settings.shown_directory
-        return os.path.join(directory, name)
+        return os.path.join(self._directory(subdir), name)
 
     def _commit(self, path: str) -> Outcome:
-        directory = os.path.dirname(path)
-        if directory and not os.path.isdir(directory):
-            try:
-                os.makedirs(directory, exist_ok=True)
-            except OSError as exc:
-                self.log("E", f"cannot create directory for received object: {directory}: {exc.strerror}")
-                self.discard()
-                return Outcome(OUT_OF_RESOURCES)
+        directory = os.path.dirname(self.temp_path)
         if self.settings.fsync:
             os.fsync(self.fd)
         os.close(self.fd)
         self.fd = None
-        if self.settings.filename_mode == "short-unique":
+        mode = self.settings.filename_mode
+        if mode == "short-unique":
             path = self._link_short_unique(directory)
             if path is None:
-                self.discard()
+                self._release_files()
                 return Outcome(CANNOT_UNDERSTAND)
-        elif self.settings.filename_mode == "unique":
+            self.log("D", f"generated filename for received object: {path}")
+        elif mode == "unique":
             path = self._link_exclusive(path)
         else:
             if os.path.lexists(path):
@@ -264,7 +353,10 @@ class InstanceWriter:
             os.rename(self.temp_path, path)
             self.temp_path = None
         if self.settings.fsync:
-            _fsync_directory(directory or ".")
+            _fsync_directory(directory)
+            for made in self.created_dirs:
+                _fsync_directory(os.path.dirname(made))
+        self.created_dirs = []
         self.log("I", f"Stored received object to file: {path}")
         return Outcome(SUCCESS, path, self.size + self.meta_length)
 
@@ -277,7 +369,7 @@ class InstanceWriter:
             except FileExistsError:
                 path = os.path.join(os.path.dirname(path), naming.unique_name(
                     self.request.affected_sop_class_uid, self.namer.unique_uid(), self.settings.extension))
-        os.unlink(self.temp_path)
+        _unlink(self.temp_path)
         self.temp_path = None
         return path
 
@@ -295,15 +387,25 @@ class InstanceWriter:
                     os.link(self.temp_path, path)
                 except FileExistsError:
                     continue
-                os.unlink(self.temp_path)
+                _unlink(self.temp_path)
                 self.temp_path = None
                 return path
         self.log("E", "cannot generate directory or file name for received object: Could not generate filename")
         return None
 
 
-class NamingFailure(Exception):
-    """No name could be made before the data arrived (bit-preserving mode): dcmrecv aborts."""
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _fsync_directory(directory: str) -> None:
