@@ -23,7 +23,9 @@ REPLY = "reply"          # {status: "ok"|"error", errno, reason, ...payload}
 
 # worker -> supervisor (logs, PUSH -> PULL)
 LOG = "log"              # {level: "F"|"E"|"W"|"I"|"D"|"T", text}
-STORED = "stored"        # {path, bytes}: one instance is complete under its final name
+STORED = "stored"        # {status, path, bytes, sop_class_uid, sop_instance_uid, calling_ae_title, peer,
+                         #  transfer_syntax, latency, time, ...}: one C-STORE answered (status 0: the file
+                         #  is complete under its final name), sent after the response
 
 
 def encode(kind: str, **fields: Any) -> bytes:

@@ -55,11 +55,13 @@ class WorkerSlot:
 
 
 class Arbiter:
-    def __init__(self, options, profile, tls, listener: socket.socket, log: LogSink, reload=None) -> None:
+    def __init__(self, options, profile, tls, listener: socket.socket, log: LogSink, reload=None,
+                 telemetry=None) -> None:
         self.options = options
         self.profile = profile
         self.tls = tls
         self.reload = reload              # () -> (profile, tls); raises StartupError to keep the old ones
+        self.telemetry = telemetry or NullTelemetry()
         self.listener = listener
         self.log = log
         self.rundir = RunDirectory.create()
@@ -120,6 +122,7 @@ class Arbiter:
         else:
             self.slots.append(slot)
         self.log.debug(f"worker {index} started (pid {slot.pid})")
+        self.telemetry.event("worker_started", worker=index, pid=slot.pid)
         return slot
 
     def _all_slots(self) -> list[WorkerSlot]:
@@ -150,6 +153,7 @@ class Arbiter:
                else f"exited with code {exitcode}")
         lost_text = f", {lost} association(s) lost" if lost else ""
         self.log.warn(f"worker {slot.index} (pid {pid}) {how}{lost_text}")
+        self.telemetry.event("worker_died", worker=slot.index, pid=pid, how=how, lost=lost)
         if self.stopping or retired:
             return
         if not was_booted or exitcode == WORKER_BOOT_FAILURE:
@@ -218,6 +222,7 @@ class Arbiter:
         if active >= self.options.max_associations:
             self.log.warn(f"Refusing Association from {peer[0]}: --max-associations {self.options.max_associations} reached")
             self.rejector.reject(conn)
+            self.telemetry.event("association_rejected", reason="max-associations", peer=peer[0])
             return
         for slot in sorted((s for s in self.slots if s.ready), key=lambda s: s.active):
             try:
@@ -226,9 +231,11 @@ class Arbiter:
                 continue
             slot.active += 1
             conn.close()
+            self.telemetry.event("association_dispatched", worker=slot.index, peer=peer[0])
             return
         self.log.warn(f"no worker ready for the connection from {peer[0]}, refusing it")
         self.rejector.reject(conn)
+        self.telemetry.event("association_rejected", reason="no-worker", peer=peer[0])
 
     def _read_control(self) -> None:
         while True:
@@ -247,6 +254,7 @@ class Arbiter:
             slot.last_heartbeat = time.monotonic()
             if kind == wire.CLOSED:
                 slot.active = max(0, slot.active - 1)
+                self.telemetry.event("association_closed", worker=slot.index)
             elif kind == wire.NAME:
                 self.control.send_multipart([identity, self._answer_name(message)])
             elif kind == wire.HELLO:
@@ -275,7 +283,8 @@ class Arbiter:
             if message["kind"] == wire.LOG:
                 self.log.emit(message["level"], message["text"])
             elif message["kind"] == wire.STORED:
-                self.stored += 1
+                self.stored += message.get("status") == 0
+                self.telemetry.store(message)
 
     # ---- signals and stopping -------------------------------------------------------
     def _handle_signals(self) -> None:
@@ -357,6 +366,7 @@ class Arbiter:
             self._kill_all()
             self._read_logs()
             self.rejector.close_all()
+            self.telemetry.close()
             self._close_channels()
         return self.exit_code
 
@@ -397,6 +407,7 @@ class Arbiter:
                 self.listener.close()   # stop accepting: the first step of a graceful stop
                 self.listener = None
             self.rejector.service(events)
+            self.telemetry.tick(self)
             self._reap()
             self._check_liveness()
             if self.stopping:
@@ -418,6 +429,22 @@ class Arbiter:
         if self.listener is not None:
             self.listener.close()
         self.rundir.remove()
+
+
+class NullTelemetry:
+    """What the arbiter tells an observer (metrics, event stream); this one listens to nothing."""
+
+    def event(self, name: str, **fields) -> None:
+        pass
+
+    def store(self, message: dict) -> None:
+        pass
+
+    def tick(self, arbiter: "Arbiter") -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _kill(pid: int, signum: int) -> None:

@@ -64,7 +64,7 @@ class Association:
         self.writer: InstanceWriter | None = None
         self.pending: dimse.Command | None = None
         self.pending_context = 0
-        self.stats = {"stored": 0, "failed": 0}
+        self.command_time = 0.0
 
     # ---- lifecycle ----------------------------------------------------------
     def run(self) -> None:
@@ -283,6 +283,7 @@ class Association:
             raise AbortAssociation(pdu.SOURCE_USER, 0) from exc
         self.pending = command
         self.pending_context = context_id
+        self.command_time = time.monotonic()
 
     def _dataset_fragment(self, context_id: int, control: int, payload: int, timeout: float) -> None:
         writer = self.writer
@@ -307,8 +308,16 @@ class Association:
                 # dcmrecv's parser fails: no C-STORE-RSP, the association is aborted (verified)
                 raise AbortAssociation(pdu.SOURCE_USER, 0,
                                        f"Unable to receive C-STORE dataset on presentation context {context_id}") from exc
-            if outcome.status == dimse.SUCCESS and outcome.path:
-                self.link.stored(outcome.path, outcome.size)
             self.link.log("I", f"Sending C-STORE Response ({dimse.status_text(outcome.status)})")
             self._send(pdu.p_data_pdu(context_id, 0x03, dimse.store_response(self.pending, outcome.status)))
+            self._report(outcome, context_id)
             self.pending = None
+
+    def _report(self, outcome, context_id: int) -> None:
+        """One record per C-STORE, after its response: what metrics and the event stream are made of."""
+        request = self.pending
+        self.link.store_event(
+            status=outcome.status, path=outcome.path, bytes=outcome.size,
+            sop_class_uid=request.affected_sop_class_uid, sop_instance_uid=request.affected_sop_instance_uid,
+            calling_ae_title=self.calling_ae_title, peer=self.peer[0], transfer_syntax=self.accepted[context_id],
+            latency=time.monotonic() - self.command_time, time=time.time(), **outcome.extra)

@@ -50,8 +50,8 @@ class SupervisorLink:
         if self.enabled(letter):
             self._push(wire.encode(wire.LOG, level=letter, text=text))
 
-    def stored(self, path: str, size: int) -> None:
-        self._push(wire.encode(wire.STORED, path=path, bytes=size))
+    def store_event(self, **fields) -> None:
+        self._push(wire.encode(wire.STORED, **fields))
 
     def _push(self, frame: bytes) -> None:
         with self._log_lock:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from dcmrecv_cluster.shared import naming, part10
@@ -71,6 +71,7 @@ class Outcome:
     status: int
     path: str | None = None
     size: int = 0
+    extra: dict = field(default_factory=dict)   # more facts for the store event (study/series UIDs, ...)
 
 
 class NamingFailure(Exception):
