@@ -29,7 +29,7 @@ import ssl
 import stat
 import tempfile
 import warnings as warnings_module
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -45,6 +45,7 @@ __all__ = [
     "format_x509_name",
     "connection_details_lines",
     "key_is_encrypted",
+    "resolve_password",
     "profile_available",
     "write_random_seed",
     "PROFILES",
@@ -305,6 +306,19 @@ def _prompt_password() -> bytes | None:
         return getpass.getpass("Enter PEM pass phrase:").encode()
     except (EOFError, OSError):
         return None
+
+
+def resolve_password(settings: TLSSettings) -> TLSSettings:
+    """``+ps`` in the supervisor: prompt once on the terminal, so the workers (which cannot
+    prompt) get ``password_mode="given"``.  Without a terminal, or for a key that needs no
+    password, the settings come back unchanged; :func:`build_server_context` then fails as
+    dcmrecv does (``OpenSSL error 1400006b: processing error``, exit 71)."""
+    if settings.password_mode != "prompt" or not key_is_encrypted(settings):
+        return settings
+    password = _prompt_password()
+    if password is None:
+        return settings
+    return replace(settings, password_mode="given", password=password.decode())
 
 
 def _load_private_key(settings: TLSSettings, queue: _ErrorQueue):

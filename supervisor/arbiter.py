@@ -76,7 +76,7 @@ class Arbiter:
         self.stop_deadline = 0.0
         self.exit_code = exitcodes.NO_ERROR
         self.boot_failures = 0
-        self.rejector = Rejector(log)
+        self.rejector = Rejector(log, plaintext_reply=tls is None)
         self.stored = 0
 
     # ---- set-up ---------------------------------------------------------------

@@ -18,8 +18,9 @@ DRAIN_SECONDS = 2.0
 
 
 class Rejector:
-    def __init__(self, log) -> None:
+    def __init__(self, log, plaintext_reply: bool = True) -> None:
         self.log = log
+        self.plaintext_reply = plaintext_reply
         self.draining: dict[int, tuple[socket.socket, float]] = {}
         self.poller = None
 
@@ -27,6 +28,11 @@ class Rejector:
         self.poller = poller
 
     def reject(self, conn: socket.socket) -> None:
+        if not self.plaintext_reply:
+            # TLS port: a clear-text A-ASSOCIATE-RJ reads as a TLS error, and the supervisor
+            # never handshakes (a slow client would stall it): just close.
+            conn.close()
+            return
         conn.setblocking(False)
         try:
             conn.send(LIMIT_EXCEEDED_RJ)

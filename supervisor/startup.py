@@ -60,16 +60,11 @@ def prepare_tls(options, log):
     """
     if not options.tls_enabled:
         return None
-    import dataclasses
-    import getpass
-
-    from dcmrecv_cluster.shared.tlscontext import TransportLayerError, build_server_context, key_is_encrypted
+    from dcmrecv_cluster.shared.tlscontext import TransportLayerError, build_server_context, resolve_password
 
     settings = tls_settings_from(options)
     try:
-        if settings.password_mode == "prompt" and key_is_encrypted(settings):
-            password = getpass.getpass(f"Enter PEM pass phrase for {settings.key_file}: ")
-            settings = dataclasses.replace(settings, password_mode="given", password=password)
+        settings = resolve_password(settings)
         _context, warnings = build_server_context(settings)
     except TransportLayerError as error:
         raise StartupError(error.exit_code, list(error.log_lines)) from error

@@ -5,6 +5,8 @@ files that both our code and DCMTK's binaries can read."""
 from __future__ import annotations
 
 import datetime as _dt
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 PASSWORD = "s3cret pass"
+OPENSSL = "/usr/bin/openssl"
 
 
 def _name(cn: str, org: str = "Test") -> x509.Name:
@@ -110,3 +113,22 @@ def make_pki(root: Path) -> PKI:
                  .sign(ca_key, hashes.SHA256()))
     (root / "empty.crl").write_bytes(empty_crl.public_bytes(serialization.Encoding.PEM))
     return PKI(root=root, client_serial=cli.serial_number)
+
+
+def make_hash_dir(directory: Path, *certificates: Path) -> Path:
+    """A ``+cd`` directory: each PEM certificate under its OpenSSL subject hash (``xxxxxxxx.0``),
+    as ``c_rehash`` would name it (OpenSSL's hash lookup finds nothing else)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for cert in certificates:
+        digest = subprocess.run([OPENSSL, "x509", "-hash", "-noout", "-in", str(cert)],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        shutil.copyfile(cert, directory / f"{digest}.0")
+    return directory
+
+
+def write_dh_params(path: Path) -> Path:
+    """PEM DH parameters for ``+dp``: the RFC 7919 ffdhe2048 group (instant, unlike ``openssl dhparam``)."""
+    pem = subprocess.run([OPENSSL, "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "group:ffdhe2048"],
+                         capture_output=True, text=True, check=True).stdout
+    path.write_text(pem)
+    return path
