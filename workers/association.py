@@ -1,10 +1,12 @@
-"""One association, from the A-ASSOCIATE-RQ to the release, on a blocking socket with deadlines.
+"""One association, from the A-ASSOCIATE-RQ to the release, as a generator the worker's reactor drives.
 
-A thread per association, blocked in recv() rather than polling: idle
-associations cost nothing, and the P-DATA path streams each PDV straight into
-the instance's temp file. Negotiation follows the loaded profile with
-dcmrecv's rules; everything a peer can get wrong ends in an A-ABORT or a
-close, never in a hang or an unbounded read.
+The code reads top to bottom like blocking code: ``yield from`` marks every
+place that waits for the peer (always with a deadline) and ``yield Offload``
+every piece of work that may block (fsync and rename, the TLS handshake, a
+host lookup). The P-DATA path streams each PDV straight into the instance's
+temp file. Negotiation follows the loaded profile with dcmrecv's rules;
+everything a peer can get wrong ends in an A-ABORT or a close, never in a
+hang or an unbounded read.
 """
 
 from __future__ import annotations
@@ -67,14 +69,14 @@ class Association:
         self.command_time = 0.0
 
     # ---- lifecycle ----------------------------------------------------------
-    def run(self) -> None:
+    def run(self):
         try:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.settings.tls_context is not None:
-                self._handshake()
+                yield from self._handshake()
             self.reader = pdu.SocketReader(self.sock)
-            if self._associate():
-                self._serve()
+            if (yield from self._associate()):
+                yield from self._serve()
         except (pdu.PeerClosed, pdu.DeadlineExpired, OSError) as exc:
             self.link.log("D", f"connection to {self.peer[0]} ended: {exc or type(exc).__name__}")
         finally:
@@ -84,8 +86,13 @@ class Association:
             except OSError:
                 pass
 
-    def _handshake(self) -> None:
-        self.sock = tls.handshake(self.sock, self.settings.tls_context, self.settings.acse_timeout, self.link.log)
+    def _handshake(self):
+        plain = self.sock
+        plain.setblocking(True)
+        self.sock = yield pdu.Offload(
+            lambda: tls.handshake(plain, self.settings.tls_context, self.settings.acse_timeout, self.link.log),
+            own_thread=True)
+        self.sock.setblocking(False)
         if self.link.enabled("I"):
             subject = tls.describe_peer(self.sock)
             if subject:
@@ -96,31 +103,31 @@ class Association:
             self.writer.discard()
             self.writer = None
 
-    def _send(self, data: bytes) -> None:
-        self.sock.sendall(data)
+    def _send(self, data: bytes):
+        yield from pdu.send_all(self.sock, data, time.monotonic() + IDLE_TIMEOUT)
 
-    def _abort(self, source: int, reason: int) -> None:
+    def _abort(self, source: int, reason: int):
         try:
-            self._send(pdu.abort_pdu(source, reason))
-        except OSError:
+            yield from self._send(pdu.abort_pdu(source, reason))
+        except (OSError, pdu.PeerClosed, pdu.DeadlineExpired):
             pass
 
     # ---- association establishment -----------------------------------------
-    def _associate(self) -> bool:
+    def _associate(self):
         deadline = time.monotonic() + self.settings.acse_timeout
         if self.settings.odd_pdu_warning:
             self.link.log("W", self.settings.odd_pdu_warning)
         try:
-            pdu_type, length = pdu.PDU_HEADER.unpack(self.reader.read_exact(6, deadline))
+            pdu_type, length = pdu.PDU_HEADER.unpack((yield from self.reader.read_exact(6, deadline)))
             if pdu_type != pdu.A_ASSOCIATE_RQ:
                 self.link.log("E", f"Could not receive association request: unexpected PDU type 0x{pdu_type:02x}")
-                self._abort(pdu.SOURCE_PROVIDER, pdu.REASON_UNEXPECTED_PDU if pdu_type <= 7 else pdu.REASON_UNRECOGNIZED_PDU)
+                yield from self._abort(pdu.SOURCE_PROVIDER, pdu.REASON_UNEXPECTED_PDU if pdu_type <= 7 else pdu.REASON_UNRECOGNIZED_PDU)
                 return False
             if length > MAX_REQUEST_PDU:
                 self.link.log("E", f"Could not receive association request: PDU length {length} exceeds the limit")
-                self._abort(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER)
+                yield from self._abort(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER)
                 return False
-            body = self._read_body(length, deadline)
+            body = yield from self._read_body(length, deadline)
         except pdu.DeadlineExpired:
             self.link.log("E", "Could not receive association request: DUL network read timeout")
             return False
@@ -131,18 +138,19 @@ class Association:
             request = acse.decode_request(body)
         except acse.MalformedRequest as exc:
             self.link.log("E", f"Could not receive association request: {exc}")
-            self._abort(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER)
+            yield from self._abort(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER)
             return False
         self.calling_ae_title = request.calling_ae_title
         settings = self.settings
         for level, text in request.warnings:
             self.link.log(level, text)
-        self.link.log("I", f"Association Received {self._host()}: {request.calling_ae_title} -> {request.called_ae_title}")
+        host = yield from self._host()
+        self.link.log("I", f"Association Received {host}: {request.calling_ae_title} -> {request.called_ae_title}")
         if settings.verbose_pc:
             self.link.log("I", pcdump.describe_request(request, settings))
         if request.application_context != acse.APPLICATION_CONTEXT:
             self.link.log("I", "Refusing Association (bad application context)")
-            self._send(acse.encode_reject(2, 1, 2))
+            yield from self._send(acse.encode_reject(2, 1, 2))
             return False
         answer = settings.negotiator.answer(request)
         for level, text in answer.log_lines:
@@ -153,9 +161,9 @@ class Association:
             if settings.verbose_pc:
                 self.link.log("I", pcdump.describe_answer(request, answer, settings, accepted=False))
             self.link.log("I", "Refusing Association (no acceptable presentation contexts)")
-            self._send(acse.encode_reject(1, 1, 1))
+            yield from self._send(acse.encode_reject(1, 1, 1))
             return False
-        self._send(acse.encode_accept(
+        yield from self._send(acse.encode_accept(
             request, answer.results, settings.max_pdu,
             settings.implementation_class_uid, settings.implementation_version_name,
             roles=answer.roles, extended_negotiation=answer.extended_negotiation,
@@ -165,42 +173,40 @@ class Association:
             self.link.log("I", pcdump.describe_answer(request, answer, settings, accepted=True))
         return True
 
-    def _read_body(self, length: int, deadline: float) -> bytes:
+    def _read_body(self, length: int, deadline: float):
         parts = []
         while length:
-            chunk = self.reader.take(length, deadline)
+            chunk = yield from self.reader.take(length, deadline)
             parts.append(bytes(chunk))
             length -= len(chunk)
         return b"".join(parts)
 
-    def _host(self) -> str:
+    def _host(self):
+        """dcmrecv's calling presentation address: the first label of the reverse lookup (off with -dhl)."""
         address = self.peer[0]
         if not self.settings.host_lookup:
             return address
-        try:
-            return socket.gethostbyaddr(address)[0].split(".")[0]
-        except OSError:
-            return address
+        return (yield pdu.Offload(lambda: _first_label_of(address)))
 
     # ---- established association ---------------------------------------------
-    def _serve(self) -> None:
+    def _serve(self):
         while True:
             deadline = None
             timeout = self.settings.dimse_timeout or IDLE_TIMEOUT
             deadline = time.monotonic() + timeout
             try:
-                pdu_type, length = pdu.PDU_HEADER.unpack(self.reader.read_exact(6, deadline))
+                pdu_type, length = pdu.PDU_HEADER.unpack((yield from self.reader.read_exact(6, deadline)))
                 if pdu_type == pdu.P_DATA_TF:
                     if length > self.settings.max_pdu + PDU_LENGTH_SLACK:
                         raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
                                                f"P-DATA-TF of {length} bytes exceeds the negotiated maximum "
                                                f"{self.settings.max_pdu}, aborting association")
-                    self._receive_p_data(length, timeout)
+                    yield from self._receive_p_data(length, timeout)
                 elif pdu_type == pdu.A_RELEASE_RQ:
-                    self.reader.discard(length, deadline)
+                    yield from self.reader.discard(length, deadline)
                     self.link.log("I", "Received Association Release Request")
                     self._discard_instance()
-                    self._send(pdu.RELEASE_RP)
+                    yield from self._send(pdu.RELEASE_RP)
                     return
                 elif pdu_type == pdu.A_ABORT:
                     self.link.log("I", "Received Association Abort Request")
@@ -213,12 +219,12 @@ class Association:
                 if str(exc):
                     self.link.log(exc.level, str(exc))
                 self._discard_instance()      # nothing of an aborted association stays behind
-                self._abort(exc.source, exc.reason)
+                yield from self._abort(exc.source, exc.reason)
                 return
             except pdu.DeadlineExpired:
                 if self.settings.dimse_timeout:
                     self.link.log("D", "DIMSE Error, detail (if available): 0006:0207 DIMSE No data available (timeout in non-blocking mode)")
-                    self._abort(pdu.SOURCE_USER, 0)
+                    yield from self._abort(pdu.SOURCE_USER, 0)
                 else:
                     self.link.log("I", "Received Association Abort Request")
                 return
@@ -226,13 +232,13 @@ class Association:
                 self.link.log("I", "Received Association Abort Request")
                 return
 
-    def _receive_p_data(self, length: int, timeout: float) -> None:
+    def _receive_p_data(self, length: int, timeout: float):
         remaining = length
         while remaining > 0:
             deadline = time.monotonic() + timeout
             if remaining < 6:
                 raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, "invalid PDV in P-DATA-TF")
-            pdv_length, context_id, control = pdu.PDV_HEADER.unpack(self.reader.read_exact(6, deadline))
+            pdv_length, context_id, control = pdu.PDV_HEADER.unpack((yield from self.reader.read_exact(6, deadline)))
             if pdv_length < 2 or pdv_length + 4 > remaining:
                 raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, "invalid PDV length in P-DATA-TF")
             remaining -= pdv_length + 4
@@ -241,11 +247,11 @@ class Association:
                                        f"DIMSE: presentation context {context_id} was not accepted, aborting")
             payload = pdv_length - 2
             if control & 0x01:
-                self._command_fragment(context_id, control, payload, deadline)
+                yield from self._command_fragment(context_id, control, payload, deadline)
             else:
-                self._dataset_fragment(context_id, control, payload, timeout)
+                yield from self._dataset_fragment(context_id, control, payload, timeout)
 
-    def _command_fragment(self, context_id: int, control: int, payload: int, deadline: float) -> None:
+    def _command_fragment(self, context_id: int, control: int, payload: int, deadline: float):
         if self.writer is not None:
             raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
                                    "DIMSE: command received while a data set was expected, aborting")
@@ -253,12 +259,13 @@ class Association:
             raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, "DIMSE: command set too large, aborting")
         if not self.command:
             self.command_context = context_id
-        self.command += self.reader.read_exact(payload, deadline) if payload else b""
+        if payload:
+            self.command += yield from self.reader.read_exact(payload, deadline)
         if control & 0x02:
             data, self.command = bytes(self.command), bytearray()
-            self._handle_command(data)
+            yield from self._handle_command(data)
 
-    def _handle_command(self, data: bytes) -> None:
+    def _handle_command(self, data: bytes):
         try:
             command = dimse.decode_command(data)
         except dimse.CommandError as exc:
@@ -267,7 +274,7 @@ class Association:
         if command.command_field == dimse.C_ECHO_RQ:
             self.link.log("I", f"Received C-ECHO Request (MsgID {command.message_id})")
             self.link.log("I", "Sending C-ECHO Response (Success)")
-            self._send(pdu.p_data_pdu(context_id, 0x03, dimse.echo_response(command)))
+            yield from self._send(pdu.p_data_pdu(context_id, 0x03, dimse.echo_response(command)))
             return
         if command.command_field != dimse.C_STORE_RQ:
             raise AbortAssociation(pdu.SOURCE_USER, 0,
@@ -285,7 +292,7 @@ class Association:
         self.pending_context = context_id
         self.command_time = time.monotonic()
 
-    def _dataset_fragment(self, context_id: int, control: int, payload: int, timeout: float) -> None:
+    def _dataset_fragment(self, context_id: int, control: int, payload: int, timeout: float):
         writer = self.writer
         if writer is None:
             raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_UNEXPECTED_PDU, "DIMSE: data set without a command, aborting")
@@ -297,19 +304,19 @@ class Association:
             raise AbortAssociation(pdu.SOURCE_USER, 0, f"Unable to receive dataset on presentation context "
                                    f"{context_id}: DIMSE: Odd Fragment Length: {payload}")
         while payload:
-            chunk = self.reader.take(payload, time.monotonic() + timeout)
+            chunk = yield from self.reader.take(payload, time.monotonic() + timeout)
             writer.write(chunk)
             payload -= len(chunk)
         if control & 0x02:
             self.writer = None
             try:
-                outcome = writer.finish()
+                outcome = yield pdu.Offload(writer.finish)
             except UndecodableDataset as exc:
                 # dcmrecv's parser fails: no C-STORE-RSP, the association is aborted (verified)
                 raise AbortAssociation(pdu.SOURCE_USER, 0,
                                        f"Unable to receive C-STORE dataset on presentation context {context_id}") from exc
             self.link.log("I", f"Sending C-STORE Response ({dimse.status_text(outcome.status)})")
-            self._send(pdu.p_data_pdu(context_id, 0x03, dimse.store_response(self.pending, outcome.status)))
+            yield from self._send(pdu.p_data_pdu(context_id, 0x03, dimse.store_response(self.pending, outcome.status)))
             self._report(outcome, context_id)
             self.pending = None
 
@@ -321,3 +328,10 @@ class Association:
             sop_class_uid=request.affected_sop_class_uid, sop_instance_uid=request.affected_sop_instance_uid,
             calling_ae_title=self.calling_ae_title, peer=self.peer[0], transfer_syntax=self.accepted[context_id],
             latency=time.monotonic() - self.command_time, time=time.time(), **outcome.extra)
+
+
+def _first_label_of(address: str) -> str:
+    try:
+        return socket.gethostbyaddr(address)[0].split(".")[0]
+    except OSError:
+        return address

@@ -3,6 +3,7 @@
 Signals: SIGINT is ignored (a terminal's Ctrl-C reaches the whole process
 group; the supervisor decides), SIGTERM and a closed hand-off channel both mean
 "take no new sockets, finish the associations in flight, say bye and exit".
+All associations of the process run on one reactor thread (workers/reactor.py).
 """
 
 from __future__ import annotations
@@ -10,25 +11,17 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 
 from dcmrecv_cluster.shared import fdpass, part10, wire
 from dcmrecv_cluster.shared.runconfig import WorkerConfig
 from dcmrecv_cluster.workers.association import Association, AssociationSettings
 from dcmrecv_cluster.workers.link import SupervisorLink
 from dcmrecv_cluster.workers.negotiation import Negotiator
+from dcmrecv_cluster.workers.reactor import Reactor, Task
 from dcmrecv_cluster.workers.storage import Namer, StorageSettings
 
 # Exit codes the supervisor understands (gunicorn's contract: a worker that cannot boot halts the service).
 EXIT_BOOT_FAILURE = 3
-
-
-class GracefulStop(Exception):
-    pass
-
-
-def _on_sigterm(signum, frame):
-    raise GracefulStop()
 
 
 def build_settings(config: WorkerConfig) -> AssociationSettings:
@@ -63,14 +56,17 @@ def build_settings(config: WorkerConfig) -> AssociationSettings:
 
 
 class Worker:
+    """The hand-off channel and every association of this process, on one reactor."""
+
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         self.link = SupervisorLink(config.identity, config.control_endpoint, config.log_endpoint,
                                    config.options.log_level)
         self.settings = build_settings(config)
         self.namer = Namer(self._unique_uid, self._short_candidates)
-        self.active: set[threading.Thread] = set()
-        self.lock = threading.Lock()
+        self.reactor = Reactor()
+        self.channel = None
+        self.taking = True
         self.associations = 0
 
     def _unique_uid(self) -> str:
@@ -79,63 +75,55 @@ class Worker:
     def _short_candidates(self, count: int) -> list[str]:
         return self.link.request(wire.NAME, mode="short", count=count)["names"]
 
-    def active_count(self) -> int:
-        with self.lock:
-            return len(self.active)
+    def stop_taking(self) -> None:
+        """No new sockets; the associations in flight finish, then the loop ends."""
+        if self.taking:
+            self.taking = False
+            self.reactor.unwatch(self.channel.fileno())
+            self.channel.close()
 
     def serve(self) -> None:
-        channel = fdpass.connect_handoff(self.config.handoff_path, self.config.identity.encode())
+        self.channel = fdpass.connect_handoff(self.config.handoff_path, self.config.identity.encode())
+        self.reactor.watch(self.channel.fileno(), self._adopt)
+        signal.set_wakeup_fd(self.reactor.wakeup_w)
+        signal.signal(signal.SIGTERM, lambda signum, frame: self.reactor.call_soon_threadsafe(self.stop_taking))
         self.link.send(wire.HELLO, pid=os.getpid())
-        self.link.start_heartbeat(self.active_count)
-        try:
-            while True:
-                received = fdpass.receive_connection(channel)
-                if received is None:
-                    break
-                self._start(*received)
-        except GracefulStop:
-            pass
-        finally:
-            channel.close()
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for thread in list(self.active):
-            thread.join()
+        self.link.start_heartbeat(lambda: self.reactor.active)
+        self.reactor.run_until(lambda: not self.taking and self.reactor.active == 0)
+        self.reactor.close()
         self.link.send(wire.BYE, associations=self.associations, dropped_logs=self.link.dropped)
         self.link.close()
 
-    def _start(self, sock, peer) -> None:
-        thread = threading.Thread(target=self._run_association, args=(sock, peer), daemon=True)
-        with self.lock:
-            self.active.add(thread)
-            self.associations += 1
-        thread.start()
-
-    def _run_association(self, sock, peer) -> None:
+    def _adopt(self) -> None:
         try:
-            Association(sock, peer, self.settings, self.link, self.namer).run()
-        except Exception as exc:  # noqa: BLE001 - one association's bug must not take the worker down
-            self.link.log("E", f"internal error in association with {peer[0]}: {exc!r}")
-            try:
-                sock.close()
-            except OSError:
-                pass
-        finally:
-            with self.lock:
-                self.active.discard(threading.current_thread())
-            self.link.send(wire.CLOSED)
+            received = fdpass.receive_connection(self.channel)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            received = None
+        if received is None:        # the supervisor closed the channel: stop taking sockets
+            self.stop_taking()
+            return
+        sock, peer = received
+        sock.setblocking(False)
+        self.associations += 1
+        association = Association(sock, peer, self.settings, self.link, self.namer)
+        self.reactor.start(Task(association.run(), association, lambda error: self._ended(peer, error)))
+
+    def _ended(self, peer, error: BaseException | None) -> None:
+        if error is not None:
+            # One association's bug must not take the worker down.
+            self.link.log("E", f"internal error in association with {peer[0]}: {error!r}")
+        self.link.send(wire.CLOSED)
 
 
 def run(config: WorkerConfig) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         worker = Worker(config)
     except Exception as exc:  # noqa: BLE001 - reported, then the supervisor halts instead of respawning
         sys.stderr.write(f"F: worker {config.index} cannot boot: {exc}\n")
         sys.stderr.flush()
         os._exit(EXIT_BOOT_FAILURE)
-    try:
-        worker.serve()
-    except GracefulStop:
-        pass
+    worker.serve()
     sys.exit(0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import struct
-import time
 
 A_ASSOCIATE_RQ = 0x01
 A_ASSOCIATE_AC = 0x02
@@ -56,7 +55,11 @@ def p_data_pdu(context_id: int, control: int, payload: bytes) -> bytes:
 
 
 class SocketReader:
-    """A receive buffer over a socket; every read is bounded by a deadline."""
+    """The receive buffer of one connection; the reactor fills it, the association's generator reads it.
+
+    The generator functions below yield a ``Wait`` whenever they need more
+    bytes than the buffer holds; every wait carries its deadline.
+    """
 
     def __init__(self, sock: socket.socket, size: int = 262144) -> None:
         self.sock = sock
@@ -69,50 +72,82 @@ class SocketReader:
     def available(self) -> int:
         return self.end - self.start
 
-    def fill(self, deadline: float | None) -> None:
-        """Receive at least one more byte (compacting the buffer when needed)."""
+    def receive(self) -> int:
+        """One non-blocking receive (plus what TLS already decrypted); 0 when the peer closed."""
         if self.start == self.end:
             self.start = self.end = 0
         elif self.end == len(self.buffer):
             remaining = self.end - self.start
             self.buffer[:remaining] = self.buffer[self.start : self.end]
             self.start, self.end = 0, remaining
-        if deadline is None:
-            self.sock.settimeout(None)
-        else:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
-                raise DeadlineExpired()
-            self.sock.settimeout(timeout)
-        try:
-            received = self.sock.recv_into(self.view[self.end :])
-        except (socket.timeout, TimeoutError) as exc:
-            raise DeadlineExpired() from exc
-        except OSError as exc:
-            raise PeerClosed(str(exc)) from exc
-        if received == 0:
-            raise PeerClosed("connection closed by peer")
+        received = self.sock.recv_into(self.view[self.end :])
         self.end += received
+        pending = getattr(self.sock, "pending", None)
+        while received and pending is not None and pending() and self.end < len(self.buffer):
+            more = self.sock.recv_into(self.view[self.end :])
+            if not more:
+                break
+            self.end += more
+        return received
 
-    def read_exact(self, count: int, deadline: float | None) -> bytes:
-        """Small reads only (headers, commands): the value is copied out."""
+    def read_exact(self, count: int, deadline: float | None):
+        """Small reads only (headers, commands): ``data = yield from reader.read_exact(n, deadline)``."""
+        if count > len(self.buffer):
+            raise ValueError("read larger than the receive buffer")
         while self.available < count:
-            if count > len(self.buffer):
-                raise ValueError("read larger than the receive buffer")
-            self.fill(deadline)
+            yield Wait(DATA, deadline)
         data = bytes(self.view[self.start : self.start + count])
         self.start += count
         return data
 
-    def take(self, limit: int, deadline: float | None) -> memoryview:
-        """Up to ``limit`` bytes as a view into the buffer, valid until the next read."""
-        if self.available == 0:
-            self.fill(deadline)
+    def take(self, limit: int, deadline: float | None):
+        """Up to ``limit`` bytes as a view into the buffer, valid until the buffer is refilled."""
+        while self.available == 0:
+            yield Wait(DATA, deadline)
         count = min(limit, self.available)
         chunk = self.view[self.start : self.start + count]
         self.start += count
         return chunk
 
-    def discard(self, count: int, deadline: float | None) -> None:
+    def discard(self, count: int, deadline: float | None):
         while count:
-            count -= len(self.take(count, deadline))
+            count -= len((yield from self.take(count, deadline)))
+
+
+DATA = 1
+WRITABLE = 2
+
+
+class Wait:
+    """What a generator yields to the reactor: resume once there is data (or room to write)."""
+
+    __slots__ = ("what", "deadline")
+
+    def __init__(self, what: int, deadline: float | None) -> None:
+        self.what = what
+        self.deadline = deadline
+
+
+class Offload:
+    """Run ``function`` off the loop (it may block); the generator gets its result back."""
+
+    __slots__ = ("function", "own_thread")
+
+    def __init__(self, function, own_thread: bool = False) -> None:
+        self.function = function
+        self.own_thread = own_thread    # for waits that may last (a TLS handshake): never starve the pool
+
+
+def send_all(sock: socket.socket, data: bytes, deadline: float | None):
+    """``yield from send_all(...)``: responses are small and nearly always go out in one send()."""
+    view = memoryview(data)
+    while view:
+        try:
+            sent = sock.send(view)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            raise PeerClosed(str(exc)) from exc
+        view = view[sent:]
+        if view:
+            yield Wait(WRITABLE, deadline)
