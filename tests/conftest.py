@@ -31,3 +31,17 @@ def receiver_factory(tmp_path):
     yield start
     for receiver in started:
         receiver.stop()
+
+
+@pytest.fixture(scope="module")
+def live_receiver(tmp_path_factory):
+    """One receiver for a whole module of tests that only need it to keep serving."""
+    directory = tmp_path_factory.mktemp("live")
+    out = directory / "out"
+    out.mkdir()
+    receiver = Receiver(["-od", str(out), "-ta", "3", "-td", "3", "--workers", "2", "-xf", STORESCP_CFG, "Default"],
+                        directory, free_port())
+    receiver.output = out
+    receiver.wait_ready()
+    yield receiver
+    receiver.stop()

@@ -38,7 +38,8 @@ class Command:
 
 
 def _uid(value: bytes) -> str:
-    return value.rstrip(b"\x00 ").decode("ascii", "replace").strip()
+    # latin-1 keeps every byte: a hostile UID still round-trips into the response unchanged.
+    return value.rstrip(b"\x00 ").decode("latin-1").strip()
 
 
 def decode_command(data: bytes) -> Command:
@@ -74,7 +75,7 @@ def decode_command(data: bytes) -> Command:
 
 
 def _ui(element: int, uid: str) -> bytes:
-    value = uid.encode("ascii")
+    value = uid.encode("latin-1")
     if len(value) % 2:
         value += b"\x00"
     return _ELEMENT.pack(0, element, len(value)) + value
