@@ -135,6 +135,10 @@ class DatasetFacts:
     series_date_vr: str | None
     modality: str | None
     is_empty: bool
+    #: Only from :class:`DatasetScanner`, and only once the whole dataset (or
+    #: group 0020) has passed: they come after the naming facts, never delay them.
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
 
 
 # VRs with a 2-byte reserved field and a 4-byte length in explicit VR.
@@ -143,7 +147,9 @@ _SHORT_VRS = frozenset(b"AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM U
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQ_END = 0xE000, 0xE00D, 0xE0DD
 _WANTED = {0x0016: "class", 0x0018: "instance", 0x0021: "date", 0x0060: "modality"}
-_IMPLICIT_VR = {0x0016: "UI", 0x0018: "UI", 0x0021: "DA", 0x0060: "CS"}
+_IMPLICIT_VR = {0x0016: "UI", 0x0018: "UI", 0x0021: "DA", 0x0060: "CS", 0x000D: "UI", 0x000E: "UI"}
+#: Group 0020 attributes the scanner keeps for the store event (not for naming).
+_WANTED_0020 = {0x000D: "study", 0x000E: "series"}
 _CHUNK = 16384
 
 
@@ -366,6 +372,7 @@ def read_dataset_facts(
 UNKNOWN_SOP_CLASS_UID = "1.2.276.0.7230010.3.1.0.1"
 
 _SEEN_PAST_FACTS = (0x0008, 0x0021)
+_SEEN_PAST_UIDS = (0x0020, 0x000E)
 _INFLATE_STEP = 1 << 20
 #: Longer naming values are skipped, never buffered (a UID has 64 chars at most).
 _MAX_WANTED = 4096
@@ -387,12 +394,15 @@ class DatasetScanner:
     left open at the end are accepted.  Like DCMTK, a
     non-standard explicit VR is accepted: two upper-case letters are read with
     a 4-byte length, anything else with a 2-byte length.  Values are skipped,
-    except the four naming attributes of group 0008.
+    except the four naming attributes of group 0008 and the two UIDs of group 0020.
 
     ``facts_ready`` becomes true once no later element can change the facts
     (an element past (0008,0021) at top level, or the end); ``facts()`` then
-    gives the :class:`DatasetFacts`.  Only element headers and the wanted values
-    are ever buffered, so memory stays small whatever the dataset size.
+    gives the :class:`DatasetFacts`.  Study and Series Instance UID are kept
+    too as the walk passes them, without moving ``facts_ready``; ``uids_ready``
+    tells when they are final (past (0020,000E), or the end).  Only element
+    headers and the wanted values are ever buffered, so memory stays small
+    whatever the dataset size.
     """
 
     def __init__(self, transfer_syntax: str) -> None:
@@ -407,6 +417,7 @@ class DatasetScanner:
         self._elements = 0
         self._consumed = 0   # position in the (inflated) dataset
         self.facts_ready = False
+        self.uids_ready = False
         self.error: DatasetError | None = None
         self._walker = self._walk()
         self._resume()
@@ -438,7 +449,7 @@ class DatasetScanner:
             self._resume()
         if self.error is not None:
             raise self.error
-        self.facts_ready = True
+        self.facts_ready = self.uids_ready = True
 
     def _take_in(self, data) -> None:
         view = memoryview(data)
@@ -522,13 +533,15 @@ class DatasetScanner:
                 raise DatasetError(f"item/delimiter tag ({group:04X},{elem:04X}) at top level")
             if (group, elem) > _SEEN_PAST_FACTS:
                 self.facts_ready = True
+                if (group, elem) > _SEEN_PAST_UIDS:
+                    self.uids_ready = True
             vr, length = yield from self._header(group, explicit, end)
-            key = _WANTED.get(elem) if group == 0x0008 else None
+            key = _WANTED.get(elem) if group == 0x0008 else _WANTED_0020.get(elem) if group == 0x0020 else None
             if key is not None and length <= _MAX_WANTED and key not in self._found:
                 self._found[key] = (vr or _IMPLICIT_VR[elem], (yield from self._read(length, header=False)))
             else:
                 yield from self._skip_value(group, elem, vr, length, explicit, end)
-        self.facts_ready = True
+        self.facts_ready = self.uids_ready = True
 
     def _skip_value(self, group: int, elem: int, vr, length: int, explicit: bool, end: str):
         """Skip one value; sequences are walked (DCMTK parses them, so must we to judge them)."""
@@ -594,4 +607,6 @@ class DatasetScanner:
             series_date_vr=date[0] if date else None,
             modality=text_of("modality", strip=True),
             is_empty=self.is_empty,
+            study_instance_uid=text_of("study", strip=True),
+            series_instance_uid=text_of("series", strip=True),
         )

@@ -13,11 +13,11 @@ installed ``libdcmdata`` (the real ``dcmFindUIDFromName``).
 
 from __future__ import annotations
 
+import functools
 import sys
 from types import MappingProxyType
 from typing import Mapping
 
-from pydicom._uid_dict import UID_dictionary
 
 __all__ = [
     "DCMTK_UID_NAMES",
@@ -377,8 +377,15 @@ _DCMTK_ONLY: dict[str, str] = {
 }
 
 
+@functools.cache
 def _build_table() -> Mapping[str, str]:
-    """Join both halves into one read-only name -> UID map (fails loudly if pydicom lost a keyword)."""
+    """Join both halves into one read-only name -> UID map (fails loudly if pydicom lost a keyword).
+
+    Built on first use: importing pydicom costs ~34 MB, which a worker (it receives
+    resolved UIDs) never needs to pay.
+    """
+    from pydicom._uid_dict import UID_dictionary
+
     by_keyword = {entry[4]: uid for uid, entry in UID_dictionary.items() if entry[4]}
     table = {}
     for name in _SAME_AS_PYDICOM:
@@ -389,7 +396,12 @@ def _build_table() -> Mapping[str, str]:
     return MappingProxyType(table)
 
 
-DCMTK_UID_NAMES: Mapping[str, str] = _build_table()
+
+def __getattr__(name: str):
+    if name == "DCMTK_UID_NAMES":      # Mapping[str, str], built on first use
+        return _build_table()
+    raise AttributeError(name)
+
 
 _LOCAL, _OPPOSITE = (
     (EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN)
@@ -413,7 +425,7 @@ def lookup_symbolic_uid(text: str) -> str:
         return _LOCAL
     if name == "OppositeEndianExplicit":
         return _OPPOSITE
-    return DCMTK_UID_NAMES.get(name, text)
+    return _build_table().get(name, text)
 
 
 def is_valid_uid(uid: str) -> bool:

@@ -285,6 +285,9 @@ class Arbiter:
             elif message["kind"] == wire.STORED:
                 self.stored += message.get("status") == 0
                 self.telemetry.store(message)
+            elif message["kind"] == wire.REJECTED:
+                self.telemetry.event("association_rejected", reason=message.get("reason", "unknown"),
+                                     peer=message.get("peer"))
 
     # ---- signals and stopping -------------------------------------------------------
     def _handle_signals(self) -> None:

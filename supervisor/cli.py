@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from dcmrecv_cluster.shared import exitcodes
-from dcmrecv_cluster.shared.cmdline import CommandLineExit, arguments_message, error_text, parse_command_line
+from dcmrecv_cluster.shared.cmdline import CommandLineExit, arguments_message, parse_command_line
 from dcmrecv_cluster.supervisor.listener import ListenError, open_listener
 from dcmrecv_cluster.supervisor.logsink import LogSink
 from dcmrecv_cluster.supervisor.startup import (
@@ -30,11 +30,6 @@ def run(argv: list[str]) -> int:
         sys.stdout.write(exit_request.stdout)
         sys.stderr.write(exit_request.stderr)
         return exit_request.code
-    unsupported = [flag for flag, value in (("--metrics-port", options.metrics_port),
-                                            ("--events", options.events_endpoint)) if value is not None]
-    if unsupported:
-        sys.stderr.write(error_text(f"{unsupported[0]} is not supported yet"))
-        return exitcodes.COMMANDLINE_SYNTAX_ERROR
     log = LogSink(options.log_level)
     if options.print_arguments:
         log.emit("I", arguments_message(options.expanded_arguments).rstrip("\n") + "\n", force=True)
@@ -49,6 +44,9 @@ def run(argv: list[str]) -> int:
         check_output_directory(options.output_directory)
         tls = prepare_tls(options, log)
         listener = open_listener(options.port, options.bind_address)
+        from dcmrecv_cluster.supervisor.telemetry import open_telemetry
+
+        telemetry = open_telemetry(options)   # --metrics-port / --events: bound before any worker exists
     except StartupError as failure:
         for letter, text in failure.lines:
             log.emit(letter, text)
@@ -60,7 +58,8 @@ def run(argv: list[str]) -> int:
     log.info("starting service class provider and listening ...")
     from dcmrecv_cluster.supervisor.arbiter import Arbiter
 
-    return Arbiter(options, profile, tls, listener, log, reload=reloader(options, log, tls)).run()
+    return Arbiter(options, profile, tls, listener, log, reload=reloader(options, log, tls),
+                   telemetry=telemetry).run()
 
 
 def main() -> None:

@@ -75,6 +75,7 @@ class Association:
             if self.settings.tls_context is not None:
                 yield from self._handshake()
             self.reader = pdu.SocketReader(self.sock)
+            self.reader.before_wait = self._flush_instance
             if (yield from self._associate()):
                 yield from self._serve()
         except (pdu.PeerClosed, pdu.DeadlineExpired, OSError) as exc:
@@ -97,6 +98,10 @@ class Association:
             subject = tls.describe_peer(self.sock)
             if subject:
                 self.link.log("I", f"TLS peer certificate subject: {subject}")
+
+    def _flush_instance(self) -> None:
+        if self.writer is not None:
+            self.writer.flush()
 
     def _discard_instance(self) -> None:
         if self.writer is not None:
@@ -151,6 +156,7 @@ class Association:
         if request.application_context != acse.APPLICATION_CONTEXT:
             self.link.log("I", "Refusing Association (bad application context)")
             yield from self._send(acse.encode_reject(2, 1, 2))
+            self.link.rejected("application-context", self.peer[0])
             return False
         answer = settings.negotiator.answer(request)
         for level, text in answer.log_lines:
@@ -162,6 +168,7 @@ class Association:
                 self.link.log("I", pcdump.describe_answer(request, answer, settings, accepted=False))
             self.link.log("I", "Refusing Association (no acceptable presentation contexts)")
             yield from self._send(acse.encode_reject(1, 1, 1))
+            self.link.rejected("no-acceptable-context", self.peer[0])
             return False
         yield from self._send(acse.encode_accept(
             request, answer.results, settings.max_pdu,

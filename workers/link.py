@@ -53,6 +53,9 @@ class SupervisorLink:
     def store_event(self, **fields) -> None:
         self._push(wire.encode(wire.STORED, **fields))
 
+    def rejected(self, reason: str, peer: str) -> None:
+        self._push(wire.encode(wire.REJECTED, reason=reason, peer=peer))
+
     def _push(self, frame: bytes) -> None:
         with self._log_lock:
             try:

@@ -19,6 +19,7 @@ A_RELEASE_RP = 0x06
 A_ABORT = 0x07
 
 PDU_HEADER = struct.Struct(">BxL")
+TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", 12)
 PDV_HEADER = struct.Struct(">LBB")
 
 # Abort sources and provider reasons, PS3.8 9.3.8
@@ -67,6 +68,8 @@ class SocketReader:
         self.view = memoryview(self.buffer)
         self.start = 0
         self.end = 0
+        self.quickack = type(sock) is socket.socket
+        self.before_wait = None     # called before every wait: views handed out so far die at the refill
 
     @property
     def available(self) -> int:
@@ -82,6 +85,10 @@ class SocketReader:
             self.start, self.end = 0, remaining
         received = self.sock.recv_into(self.view[self.end :])
         self.end += received
+        if self.quickack:
+            # Acknowledge at once: a sender that leaves Nagle on (DCMTK as shipped) otherwise
+            # waits for our delayed ACK, ~40 ms, before its next small segment.
+            self.sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)
         pending = getattr(self.sock, "pending", None)
         while received and pending is not None and pending() and self.end < len(self.buffer):
             more = self.sock.recv_into(self.view[self.end :])
@@ -95,6 +102,8 @@ class SocketReader:
         if count > len(self.buffer):
             raise ValueError("read larger than the receive buffer")
         while self.available < count:
+            if self.before_wait is not None:
+                self.before_wait()
             yield Wait(DATA, deadline)
         data = bytes(self.view[self.start : self.start + count])
         self.start += count
@@ -103,6 +112,8 @@ class SocketReader:
     def take(self, limit: int, deadline: float | None):
         """Up to ``limit`` bytes as a view into the buffer, valid until the buffer is refilled."""
         while self.available == 0:
+            if self.before_wait is not None:
+                self.before_wait()
             yield Wait(DATA, deadline)
         count = min(limit, self.available)
         chunk = self.view[self.start : self.start + count]

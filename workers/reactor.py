@@ -21,10 +21,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
+import queue
 import select
 import ssl
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Generator
 
 from dcmrecv_cluster.workers import pdu
@@ -55,7 +55,12 @@ class Reactor:
         self.tasks: dict[int, Task] = {}
         self.timers: list[list] = []
         self.sequence = itertools.count()
-        self.pool = ThreadPoolExecutor(COMMIT_THREADS, thread_name_prefix="commit")
+        # A plain queue and fixed threads: ThreadPoolExecutor.submit cost ~12 % of the worker's CPU.
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.helpers = [threading.Thread(target=self._helper, daemon=True, name=f"commit-{n}")
+                        for n in range(COMMIT_THREADS)]
+        for helper in self.helpers:
+            helper.start()
         self.calls: list[Callable[[], None]] = []
         self.calls_lock = threading.Lock()
         self.wakeup_r, self.wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -112,26 +117,23 @@ class Reactor:
 
     def _offload(self, task: Task, request: Offload) -> None:
         self._want(task, 0)
-
-        def done(future) -> None:
-            error = future.exception()
-            self.call_soon_threadsafe(lambda: self._step(task, None if error else future.result(), error))
-
+        job = (task, request.function)
         if request.own_thread:
-            from concurrent.futures import Future
-
-            future: Future = Future()
-
-            def run() -> None:
-                try:
-                    future.set_result(request.function())
-                except BaseException as exc:  # noqa: BLE001 - handed to the generator
-                    future.set_exception(exc)
-
-            future.add_done_callback(done)
-            threading.Thread(target=run, daemon=True, name="handshake").start()
+            threading.Thread(target=self._run_job, args=(job,), daemon=True, name="handshake").start()
         else:
-            self.pool.submit(request.function).add_done_callback(done)
+            self.jobs.put(job)
+
+    def _run_job(self, job) -> None:
+        task, function = job
+        try:
+            result, error = function(), None
+        except Exception as exc:  # noqa: BLE001 - handed to the generator
+            result, error = None, exc
+        self.call_soon_threadsafe(lambda: self._step(task, result, error))
+
+    def _helper(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            self._run_job(job)
 
     def _want(self, task: Task, events: int) -> None:
         if task.closed or events == task.registered:
@@ -223,7 +225,10 @@ class Reactor:
                 self._step(task, None, pdu.DeadlineExpired())
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        for _ in self.helpers:
+            self.jobs.put(None)
+        for helper in self.helpers:
+            helper.join()
         self.epoll.close()
         os.close(self.wakeup_r)
         os.close(self.wakeup_w)

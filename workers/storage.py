@@ -33,6 +33,7 @@ from typing import Callable
 from dcmrecv_cluster.shared import naming, part10
 from dcmrecv_cluster.workers.dimse import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, SUCCESS, Command
 
+MAX_BATCH = 256          # pieces per writev(), well below IOV_MAX
 TEMP_PREFIX = naming.TEMP_PREFIX
 #: Dataset bytes held in memory while group 0008 has not yet been passed.
 SPILL_LIMIT = 1 << 20
@@ -112,11 +113,15 @@ class InstanceWriter:
         self.meta_length = 0
         self.planned_path: str | None = None
         self.pending: list[bytes] = []
+        self.batch: list = []
         self.pending_size = 0
         self.spill_fd: int | None = None
         self.spill_path: str | None = None
         self.created_dirs: list[str] = []
         self.scanner = None if self.mode == "bit-preserving" else part10.DatasetScanner(transfer_syntax)
+        # +B stores bytes unparsed; a side scanner only reads the study/series UIDs for the store
+        # event and stops at group 0020: its errors change nothing.
+        self.peek = part10.DatasetScanner(transfer_syntax) if self.mode == "bit-preserving" else None
         if self.mode == "bit-preserving":
             # dcmrecv names a bit-preserved file before its data arrive.
             self.planned_path = self._plan_path("")
@@ -132,6 +137,9 @@ class InstanceWriter:
     def write(self, chunk) -> None:
         """One piece of the dataset, as received (a view valid only during the call)."""
         self.size += len(chunk)
+        peek = self.peek
+        if peek is not None and not peek.uids_ready and peek.error is None:
+            peek.feed(chunk)
         scanner = self.scanner
         if scanner is not None:
             scanner.feed(chunk)
@@ -142,7 +150,11 @@ class InstanceWriter:
             return
         try:
             if self.fd is not None:
-                _write_all(self.fd, chunk)
+                # Write-behind: the views stay valid until the reader refills, and the association
+                # calls flush() before it waits for more; one writev() then takes them all.
+                self.batch.append(chunk)
+                if len(self.batch) >= MAX_BATCH:
+                    self.flush()
                 return
             if self.spill_fd is not None:
                 _write_all(self.spill_fd, chunk)
@@ -242,7 +254,20 @@ class InstanceWriter:
             _unlink(self.spill_path)
             self.spill_path = None
 
+    def flush(self) -> None:
+        """Hand the batched pieces to the kernel (before the receive buffer they point into is reused)."""
+        if not self.batch:
+            return
+        batch, self.batch = self.batch, []
+        if self.fd is None:
+            return
+        try:
+            _writev_all(self.fd, batch)
+        except OSError as exc:
+            self._fail(exc)
+
     def _release_files(self) -> None:
+        self.batch = []
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
@@ -265,6 +290,19 @@ class InstanceWriter:
     # ---- completing ---------------------------------------------------------
     def finish(self) -> Outcome:
         """Last fragment arrived: store (or not) and give the status to answer with."""
+        self.flush()
+        outcome = self._finish()
+        outcome.extra.update(self._event_facts())
+        return outcome
+
+    def _event_facts(self) -> dict:
+        """Study/Series Instance UID for the store event (None when absent or not decodable)."""
+        scanner = self.scanner or self.peek
+        facts = scanner.facts() if scanner is not None and scanner.error is None else None
+        return {"study_instance_uid": facts.study_instance_uid if facts else None,
+                "series_instance_uid": facts.series_instance_uid if facts else None}
+
+    def _finish(self) -> Outcome:
         if self.scanner is not None:
             try:
                 self.scanner.close()
@@ -393,6 +431,18 @@ class InstanceWriter:
                 return path
         self.log("E", "cannot generate directory or file name for received object: Could not generate filename")
         return None
+
+
+def _writev_all(fd: int, pieces: list) -> None:
+    written = os.writev(fd, pieces)
+    total = sum(len(piece) for piece in pieces)
+    if written < total:       # rare (a signal, a full disk on the way): finish piece by piece
+        for piece in pieces:
+            if written >= len(piece):
+                written -= len(piece)
+                continue
+            _write_all(fd, memoryview(piece)[written:])
+            written = 0
 
 
 def _write_all(fd: int, data) -> None:
