@@ -13,12 +13,13 @@ naming facts as soon as group 0008 has been passed.
 
 from __future__ import annotations
 
+import functools
+
 import struct
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
-from pydicom.datadict import DicomDictionary as _DICTIONARY
 
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
@@ -295,8 +296,15 @@ class _Parser:
 
 def _implicit_is_sequence(group: int, elem: int) -> bool:
     """Implicit VR: the data dictionary says which elements are sequences (DCMTK's does too)."""
-    entry = _DICTIONARY.get((group << 16) | elem)
-    return entry is not None and entry[0] == "SQ"
+    return ((group << 16) | elem) in _sequence_tags()
+
+
+@functools.cache
+def _sequence_tags() -> frozenset[int]:
+    """Loaded on first use: pydicom costs a worker ~34 MB, and only implicit-VR data need this."""
+    from pydicom.datadict import DicomDictionary
+
+    return frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] == "SQ")
 
 
 def _text(value: bytes) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Mapping
 
-from dcmrecv_cluster.shared.uidnames import DCMTK_UID_NAMES
+from dcmrecv_cluster.shared import uidnames
 from dcmrecv_cluster.workers.negotiation import DEFAULT, SCP, Answer, proposed_role
 
 _RESULT_TEXT = {
@@ -38,7 +38,7 @@ _IDENTITY_MODES = {
 @lru_cache(maxsize=1)
 def _names() -> Mapping[str, str]:
     """UID -> DCMTK name (``dcmFindNameOfUID``); the table has no UID twice."""
-    return {uid: name for name, uid in DCMTK_UID_NAMES.items()}
+    return {uid: name for name, uid in uidnames.DCMTK_UID_NAMES.items()}
 
 
 def _named(uid: str) -> str:
