@@ -6,7 +6,7 @@ OUT ?= incoming
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := $(VENV)/bin
 
-.PHONY: run test bench deps dcmtk venv clean
+.PHONY: run test bench deps dcmtk venv clean cluster-demo
 
 run: venv
 	mkdir -p $(OUT)
@@ -23,10 +23,11 @@ bench: deps
 deps: dcmtk venv
 	$(BIN)/pip install -q -e '.[test]'
 
-# DCMTK is the oracle and the senders of the tests (Debian package dcmtk).
+# DCMTK is the oracle and the senders of the tests (Debian package dcmtk); HAProxy is the
+# balancer of the scale-out tests (Debian package haproxy, run in the foreground by the tests).
 dcmtk:
-	@if [ ! -x /usr/bin/dcmrecv ] || [ ! -x /usr/bin/storescu ]; then \
-		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q dcmtk; \
+	@if [ ! -x /usr/bin/dcmrecv ] || [ ! -x /usr/bin/storescu ] || [ ! -x /usr/sbin/haproxy ]; then \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q dcmtk haproxy; \
 	fi
 
 venv: $(BIN)/dcmrecv-cluster
@@ -36,6 +37,11 @@ $(BIN)/dcmrecv-cluster: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e .
 	touch $@
+
+# Three nodes on 127.0.0.11-13 behind HAProxy on 127.0.0.1:$(PORT) (deploy/haproxy.cfg); Ctrl-C stops all.
+cluster-demo: venv
+	@[ -x /usr/sbin/haproxy ] || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q haproxy; }
+	BIN=$(BIN) OUT=$(OUT) PORT=$(PORT) sh deploy/cluster-demo.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info bench-results

@@ -86,6 +86,10 @@ def _specs(directory, preset, sop_class, rows, columns, frames, bits, ts):
 @click.option("--dimse-timeout", type=click.FloatRange(0, min_open=True), default=120.0,
               show_default=True, help="Wait this long for each C-STORE-RSP.")
 @click.option("--source-address", help="Bind this local address before connecting.")
+@click.option("--retry", type=click.IntRange(0), default=0, show_default=True,
+              help="Re-send an instance up to N times when its association failed before it was "
+                   "acknowledged (as a modality does), on a new association; a failed association "
+                   "set-up is retried up to N times in a row. Counted apart as retried/recovered.")
 @click.option("--allow-warnings", is_flag=True,
               help="Count warning statuses (0xB000...) as success for the exit code.")
 @click.option("--progress/--no-progress", default=None,
@@ -99,7 +103,7 @@ def _specs(directory, preset, sop_class, rows, columns, frames, bits, ts):
 def main(host, port, called_aet, calling_aet, use_tls, cert, key, ca_file, no_verify,
          directory, preset, sop_class, rows, columns, frames, bits, ts, count, duration,
          associations, processes, per_association, rate, max_pdu, connect_timeout,
-         acse_timeout, dimse_timeout, source_address, allow_warnings, progress, json_path,
+         acse_timeout, dimse_timeout, source_address, retry, allow_warnings, progress, json_path,
          plot_path, quiet):
     """Send C-STOREs to the Storage SCP at HOST PORT and report throughput and latency.
 
@@ -129,13 +133,13 @@ def main(host, port, called_aet, calling_aet, use_tls, cert, key, ca_file, no_ve
                 "calling_aet": calling_aet, "tls": tls is not None, "load": source,
                 "count": count, "duration": duration, "associations": associations,
                 "processes": min(processes, associations), "per_association": per_association,
-                "rate": rate, "allow_warnings": allow_warnings}
+                "rate": rate, "retry": retry, "allow_warnings": allow_warnings}
     target = Target(host=host, port=port, called_aet=called_aet, calling_aet=calling_aet,
                     source_address=source_address, connect_timeout=connect_timeout,
                     acse_timeout=acse_timeout, dimse_timeout=dimse_timeout, max_pdu=max_pdu)
     cfg = RunConfig(target=target, specs=specs, associations=associations,
                     processes=processes, count=count, duration=duration,
-                    per_association=per_association, rate=rate, tls=tls, progress=progress,
+                    per_association=per_association, rate=rate, retry=retry, tls=tls, progress=progress,
                     settings=settings)
     try:
         summary = run(cfg)

@@ -75,6 +75,8 @@ def summarise(tally: Tally, t0: float, t_end: float, settings: dict,
             "instance": dict(tally.instance_errors),
             "association": dict(tally.assoc_errors),
         },
+        "retry": {"resent": tally.retried, "recovered": tally.recovered,
+                  "association_failures": dict(tally.retried_errors)},
         "series": series,
     }
     if cpu is not None:
@@ -109,6 +111,12 @@ def format_summary(s: dict) -> str:
         f"{s['associations']['failed']} failed, "
         f"{s['associations']['pending_at_end']} still pending at the end",
     ]
+    retry = s.get("retry") or {}
+    if retry.get("resent") or retry.get("association_failures"):
+        lines.append(f"retry       {retry['resent']} instance(s) re-sent after an association failure, "
+                     f"{retry['recovered']} of them acknowledged then (failed, then retried)")
+        for what, n in sorted(retry["association_failures"].items(), key=lambda kv: -kv[1]):
+            lines.append(f"retried     association: {what}: {n}")
     cpu = s.get("driver_cpu")
     if cpu and cpu.get("per_instance_ms") is not None:
         lines.append(f"driver CPU  {cpu['user_s'] + cpu['system_s']:.2f} s "

@@ -30,6 +30,7 @@ class RunConfig:
     duration: float | None = None
     per_association: int = 0
     rate: float | None = None
+    retry: int = 0
     tls: TlsOptions | None = None
     progress: bool = False
     settings: dict = field(default_factory=dict)
@@ -70,7 +71,7 @@ def _plans(cfg: RunConfig, run_id: str) -> list[WorkerPlan]:
                                 specs=cfg.specs, proposed=proposed, spec_context=spec_context,
                                 slots=slots, total_slots=cfg.associations,
                                 per_association=cfg.per_association, duration=cfg.duration,
-                                rate_per_slot=rate))
+                                rate_per_slot=rate, retry=cfg.retry))
     return plans
 
 

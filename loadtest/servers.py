@@ -59,15 +59,22 @@ def free_port() -> int:
 
 
 def wait_listening(port: int, proc: subprocess.Popen, deadline_s: float) -> None:
-    """Poll connect() until the port answers, the process dies, or the deadline passes."""
+    """Poll until a Verification association is accepted, the process dies, or the deadline passes.
+
+    An open port is not enough: a pre-fork server may listen before its workers
+    can serve, and their start-up would then be counted in the first cell.
+    """
+    from dcmrecv_cluster.loadtest.scu import Association, AssociationFailure, Target
+
+    target = Target("127.0.0.1", port, connect_timeout=0.5, acse_timeout=2.0)
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise ServerError(f"server exited with {proc.returncode} before listening")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
+            Association(target, [(1, "1.2.840.10008.1.1", ["1.2.840.10008.1.2"])]).release()
+            return
+        except (OSError, AssociationFailure):
             time.sleep(0.05)
     raise ServerError(f"server did not listen on port {port} within {deadline_s} s")
 

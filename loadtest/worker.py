@@ -6,6 +6,7 @@ starts fast. It reports progress and its final `Tally` through a queue.
 
 from __future__ import annotations
 
+import collections
 import signal
 import ssl
 import threading
@@ -54,6 +55,7 @@ class WorkerPlan:
     duration: float | None = None
     rate_per_slot: float | None = None
     progress_interval: float = 0.5
+    retry: int = 0                     # --retry: re-sends per instance, set-up attempts in a row
 
 
 class Slot:
@@ -98,25 +100,48 @@ class Slot:
         self.tally.second(int(wall - self.t0))[2] += 1
 
     # -- the loop ----------------------------------------------------------------
+    def _next_instance(self, redo) -> tuple[int, bytes | None, int]:
+        """(spec index, fixed UID or None, times already sent): a re-send first, else a new one."""
+        if redo:
+            return redo.popleft()
+        k = self.index + self.plan.total_slots * self.sent
+        spec_index = k % len(self.plan.specs)
+        self.sent += 1
+        uid = self.uids.next() if self.plan.specs[spec_index].patched else None
+        return spec_index, uid, 0
+
+    def _associate(self, tally: Tally) -> Association | None:
+        """A new association; with --retry a failed set-up is tried again (N times in a row)."""
+        plan = self.plan
+        for attempt in range(plan.retry + 1):
+            t_assoc = time.perf_counter()
+            try:
+                assoc = Association(plan.target, plan.proposed, stop=self._stopping)
+            except AssociationFailure as exc:
+                if exc.key == "stopped":
+                    tally.gave_up += 1
+                    return None
+                if attempt < plan.retry and not self._stopping():
+                    tally.retried_errors[exc.key] += 1
+                    time.sleep(min(0.1 * (attempt + 1), 1.0))
+                    continue
+                tally.assoc_errors[exc.key] += 1
+                return None
+            tally.assoc_setup.append(time.perf_counter() - t_assoc)
+            tally.associations += 1
+            return assoc
+        return None
+
     def run(self) -> Tally:
         plan, tally = self.plan, self.tally
         tally.first = time.time()
         rate = plan.rate_per_slot
         start = time.monotonic()
-        nspecs = len(plan.specs)
-        while self._more():
-            t_assoc = time.perf_counter()
-            stop = self._stopping
-            try:
-                assoc = Association(plan.target, plan.proposed, stop=stop)
-            except AssociationFailure as exc:
-                if exc.key == "stopped":
-                    tally.gave_up += 1
-                else:
-                    tally.assoc_errors[exc.key] += 1
+        redo: collections.deque = collections.deque()   # instances to send again (--retry)
+        while self._more() or (redo and not self._stopping()):
+            assoc = self._associate(tally)
+            if assoc is None:
                 break
-            tally.assoc_setup.append(time.perf_counter() - t_assoc)
-            tally.associations += 1
             usable = any(ctx in assoc.contexts for ctx in set(plan.spec_context))
             if not usable:
                 tally.assoc_errors["no presentation context accepted"] += 1
@@ -124,15 +149,15 @@ class Slot:
                 break
             on_this = 0
             alive = True
-            while self._more() and (plan.per_association <= 0 or on_this < plan.per_association):
-                if rate:
+            while (redo or self._more()) and (plan.per_association <= 0 or on_this < plan.per_association):
+                if redo and self._stopping():
+                    break
+                if rate and not redo:
                     due = start + self.sent / rate
                     wait = due - time.monotonic()
                     if wait > 0:
                         time.sleep(wait)
-                k = self.index + plan.total_slots * self.sent
-                spec_index = k % nspecs
-                self.sent += 1
+                spec_index, uid, tries = self._next_instance(redo)
                 on_this += 1
                 ctx = plan.spec_context[spec_index]
                 spec = plan.specs[spec_index]
@@ -148,13 +173,19 @@ class Slot:
                     continue
                 prep = self._prepared(spec_index, ctx, assoc.max_fragment)
                 self.message_id = self.message_id % 0xFFFF + 1
-                prep.stamp(self.message_id, self.uids.next() if spec.patched else None)
+                prep.stamp(self.message_id, uid)
                 t_send = time.perf_counter()
                 try:
                     status = assoc.store(prep.buf, self.message_id)
                 except AssociationFailure as exc:
-                    self._fail_instance(exc.key, time.time())
-                    tally.assoc_errors[exc.key] += 1
+                    if tries < plan.retry:
+                        # not acknowledged: a modality sends it again, same SOP Instance UID
+                        redo.append((spec_index, uid, tries + 1))
+                        tally.retried += 1
+                        tally.retried_errors[exc.key] += 1
+                    else:
+                        self._fail_instance(exc.key, time.time())
+                        tally.assoc_errors[exc.key] += 1
                     alive = False
                     break
                 done = time.perf_counter()
@@ -162,14 +193,13 @@ class Slot:
                 tally.latency.append(done - t_send)
                 tally.last = wall
                 row = tally.second(int(wall - self.t0))
-                if status == 0:
-                    tally.ok += 1
-                    tally.bytes_ok += prep.size
-                    row[0] += 1
-                    row[1] += prep.size
-                elif _is_warning(status):
-                    tally.warnings += 1
-                    tally.statuses[f"0x{status:04X}"] += 1
+                if status == 0 or _is_warning(status):
+                    if status == 0:
+                        tally.ok += 1
+                    else:
+                        tally.warnings += 1
+                        tally.statuses[f"0x{status:04X}"] += 1
+                    tally.recovered += tries > 0
                     tally.bytes_ok += prep.size
                     row[0] += 1
                     row[1] += prep.size
@@ -178,12 +208,20 @@ class Slot:
                     tally.statuses[f"0x{status:04X}"] += 1
                     row[2] += 1
             if not alive:
+                if redo:
+                    continue          # --retry: a new association for what was not acknowledged
                 break
             try:
                 assoc.release()
             except AssociationFailure as exc:
+                if plan.retry:
+                    # every instance on it was acknowledged: nothing to re-send, carry on
+                    tally.retried_errors[f"release: {exc.key}"] += 1
+                    continue
                 tally.assoc_errors[f"release: {exc.key}"] += 1
                 break
+        for _ in range(len(redo)):
+            self._fail_instance("not acknowledged after retries", time.time())
         if self.count is not None:
             tally.not_sent += self.count - self.sent
         return tally

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import socket
 import re
 import time
 import uuid
@@ -200,10 +201,21 @@ class ShortNameGenerator:
     candidate whose file does not exist (dcmrecv ``stat``s; in a cluster use
     ``O_CREAT|O_EXCL`` to make the check atomic) and fails with
     ``Could not generate filename`` after :data:`MAX_TRY` candidates.
+
+    With *node_id* (0..255, ``--node-id``) the top byte of the random word is
+    the node id: nodes writing into one shared directory then draw from
+    disjoint name sets even when started in the same second, and the name
+    keeps dcmrecv's shape ``[A-Z]+_[0-9a-f]{16}``. Within one node the 1024
+    candidates of a second stay distinct: their low 16 bits alone already
+    are (every other step of an LCG whose low 16 bits have period 2**16).
+    Without *node_id* the sequence is DCMTK's, bit for bit.
     """
 
-    def __init__(self, creation_time: int | None = None) -> None:
+    def __init__(self, creation_time: int | None = None, node_id: int | None = None) -> None:
+        if node_id is not None and not 0 <= node_id <= 0xFF:
+            raise ValueError("node_id must be 0..255 for +fsu names")
         self.creation_time = int(time.time()) if creation_time is None else int(creation_time)
+        self.node_id = node_id
 
     @staticmethod
     def _rand(seed: int) -> int:
@@ -219,7 +231,10 @@ class ShortNameGenerator:
             high = seed & 0xFFFF
             seed = self._rand(seed)
             low = seed & 0xFFFF
-            yield f"{head}{(high << 16) | low:08x}"
+            word = (high << 16) | low
+            if self.node_id is not None:
+                word = (self.node_id << 24) | (word & 0xFFFFFF)
+            yield f"{head}{word:08x}"
 
 
 # --------------------------------------------------------------------------
@@ -282,9 +297,13 @@ class UidGenerator:
 TEMP_PREFIX = ".dcmrecv-cluster-"
 
 
+# Nodes sharing one output directory may run workers with equal pids: the host keeps them apart.
+_HOST = (socket.gethostname() or "localhost").replace("/", "_")
+
+
 def temp_name(pid: int, sequence: int) -> str:
-    """The hidden name of an instance in progress, recognisable per worker process."""
-    return f"{TEMP_PREFIX}{pid}-{sequence}.tmp"
+    """The hidden name of an instance in progress, recognisable per worker process and host."""
+    return f"{TEMP_PREFIX}{_HOST}-{pid}-{sequence}.tmp"
 
 
 def temp_files_of(output_directory: str, pid: int | None = None, series_date_subdirs: bool = True) -> list[str]:
@@ -294,7 +313,7 @@ def temp_files_of(output_directory: str, pid: int | None = None, series_date_sub
     directory, or with ``+ssd`` one of ``undef/<date>`` and ``data/YYYY/MM/DD``.
     Only those shapes are listed, never the whole tree below them.
     """
-    prefix = TEMP_PREFIX if pid is None else f"{TEMP_PREFIX}{pid}-"
+    prefix = f"{TEMP_PREFIX}{_HOST}-" if pid is None else f"{TEMP_PREFIX}{_HOST}-{pid}-"
     root = output_directory or "."
     directories = [root]
     if series_date_subdirs:

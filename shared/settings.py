@@ -256,9 +256,22 @@ REGISTRY: tuple[Group | Setting, ...] = (
             minimum=1, maximum=65535, ours=True),
     Setting("--events", "", "publish events to ZeroMQ endpoint e (default: off)",
             "[e]ndpoint: string", values=("string",), fields=("events_endpoint",), ours=True),
-    Setting("--node-id", "", "identify this node as n in a multi-node setup",
-            "[n]umber: integer (0..65535)", values=("uint",), fields=("node_id",),
-            minimum=0, maximum=65535, ours=True),
+    Setting("--node-id", "", "identify this node as n in a multi-node setup\n"
+            "(enters +fsu names: unique across nodes)",
+            "[n]umber: integer (0..255)", values=("uint",), fields=("node_id",),
+            minimum=0, maximum=255, ours=True),
+    Setting("--proxy-protocol", "", "every connection starts with a PROXY protocol\n"
+            "header from a trusted balancer (default: off)",
+            "[v]ersion: string (v2)", values=("string",), fields=("proxy_protocol",), ours=True),
+    Setting("--proxy-trust", "", "accept PROXY headers only from these peers",
+            "[c]idrs: string (CIDR[,CIDR...])", values=("string",), fields=("proxy_trust",), ours=True),
+    Setting("--agent-port", "", "answer HAProxy agent checks on tcp/ip port n\n(default: off)",
+            "[n]umber: integer (1..65535)", values=("uint",), fields=("agent_port",),
+            minimum=1, maximum=65535, ours=True),
+    Setting("--drain-notice", "", "on SIGTERM report draining and keep accepting\n"
+            "for s seconds (default: 2 with --agent-port\nor --proxy-protocol, else 0)",
+            "[s]econds: integer (0..3600)", values=("uint",), fields=("drain_notice",),
+            minimum=0, maximum=3600, ours=True),
     Setting("--no-fsync", "", "do not fsync received files (default: durable writes)",
             sets=(("fsync", False),), ours=True),
     Setting("--embedded-profile", "", "without -xf: accept Verification and every storage\n"
@@ -293,7 +306,8 @@ EVALUATION_ORDER: tuple[str, ...] = (
     "--add-cert-file", "--add-cert-dir", "--add-crl-file",
     "--enable-crl-vfy", "--enable-crl-all",
     "--cipher",
-    "--workers", "--max-associations", "--bind", "--metrics-port", "--events", "--node-id", "--no-fsync",
+    "--workers", "--max-associations", "--bind", "--metrics-port", "--events", "--node-id",
+    "--proxy-protocol", "--proxy-trust", "--agent-port", "--drain-notice", "--no-fsync",
     "--embedded-profile",
 )
 
@@ -357,5 +371,9 @@ class Options:
     metrics_port: int | None = None
     events_endpoint: str | None = None
     node_id: int | None = None
+    proxy_protocol: str | None = None
+    proxy_trust: str | None = None
+    agent_port: int | None = None
+    drain_notice: int | None = None
     fsync: bool = True
     embedded_profile: bool = False

@@ -22,6 +22,7 @@ import zmq
 from dcmrecv_cluster.shared import exitcodes, fdpass, naming, wire
 from dcmrecv_cluster.shared.rundir import RunDirectory
 from dcmrecv_cluster.shared.runconfig import WORKER_ENTRY, WorkerConfig, run_entry
+from dcmrecv_cluster.supervisor import drain, proxyproto
 from dcmrecv_cluster.supervisor.logsink import LogSink
 from dcmrecv_cluster.supervisor.names import NameAuthority
 from dcmrecv_cluster.supervisor.rejector import Rejector
@@ -56,7 +57,7 @@ class WorkerSlot:
 
 class Arbiter:
     def __init__(self, options, profile, tls, listener: socket.socket, log: LogSink, reload=None,
-                 telemetry=None) -> None:
+                 telemetry=None, agent=None) -> None:
         self.options = options
         self.profile = profile
         self.tls = tls
@@ -78,6 +79,16 @@ class Arbiter:
         self.boot_failures = 0
         self.rejector = Rejector(log, plaintext_reply=tls is None)
         self.stored = 0
+        # Behind a balancer: PROXY v2 headers read here before the hand-off, the node's state
+        # for the agent check, and the SIGTERM notice period (0 standalone: dcmrecv's stop).
+        self.gate = (proxyproto.Gate(options.proxy_trust, options.acse_timeout, log)
+                     if options.proxy_protocol else None)
+        self.agent = agent
+        self.lifecycle = agent.lifecycle if agent is not None else drain.Lifecycle()
+        if agent is not None:
+            agent.load = lambda: (sum(s.active for s in self._all_slots()), options.max_associations)
+        self.notice = drain.notice_seconds(options)
+        self.probes = 0
 
     # ---- set-up ---------------------------------------------------------------
     def _open_channels(self) -> None:
@@ -215,11 +226,16 @@ class Arbiter:
             except OSError as exc:
                 self.log.error(f"cannot accept connection: {exc.strerror}")
                 return
-            self._dispatch(conn, peer)
+            if self.gate is not None:
+                self.gate.admit(conn, peer)     # dispatched once its PROXY header is complete
+            else:
+                self._dispatch(conn, peer)
 
-    def _dispatch(self, conn: socket.socket, peer) -> None:
+    def _dispatch(self, conn: socket.socket, peer, probe: bool = False) -> None:
+        """`peer` is the client's address (from the PROXY header when there is one); a `probe`
+        (PROXY LOCAL: the balancer's own health check) is exempt from --max-associations."""
         active = sum(slot.active for slot in self._all_slots())
-        if active >= self.options.max_associations:
+        if active >= self.options.max_associations and not probe:
             self.log.warn(f"Refusing Association from {peer[0]}: --max-associations {self.options.max_associations} reached")
             self.rejector.reject(conn)
             self.telemetry.event("association_rejected", reason="max-associations", peer=peer[0])
@@ -230,8 +246,9 @@ class Arbiter:
             except (BlockingIOError, OSError):
                 continue
             slot.active += 1
+            self.probes += probe
             conn.close()
-            self.telemetry.event("association_dispatched", worker=slot.index, peer=peer[0])
+            self.telemetry.event("association_dispatched", worker=slot.index, peer=peer[0], probe=probe)
             return
         self.log.warn(f"no worker ready for the connection from {peer[0]}, refusing it")
         self.rejector.reject(conn)
@@ -303,10 +320,14 @@ class Arbiter:
             elif signum == signal.SIGHUP:
                 if not self.stopping:
                     self._reload()
-            elif self.stopping:
+            elif self.stopping or self.lifecycle.draining:
                 self.log.warn(f"second {signal.Signals(signum).name}: stopping at once")
                 self.exit_code = 128 + signum if self.exit_code == 0 else self.exit_code
                 self._kill_all()
+            elif self.notice > 0:
+                self.log.info(f"received {signal.Signals(signum).name}, draining: accepting for {self.notice:g} s "
+                              f"more, then finishing associations in flight (at most {GRACE_SECONDS:.0f} s)")
+                self.lifecycle.drain(self.notice)
             else:
                 self.log.info(f"received {signal.Signals(signum).name}, finishing associations in flight "
                               f"(at most {GRACE_SECONDS:.0f} s)")
@@ -339,6 +360,7 @@ class Arbiter:
         if self.stopping:
             return
         self.stopping = True
+        self.lifecycle.stop()
         self.stop_deadline = time.monotonic() + GRACE_SECONDS
         for slot in self._all_slots():
             if slot.channel is not None:
@@ -369,6 +391,10 @@ class Arbiter:
             self._kill_all()
             self._read_logs()
             self.rejector.close_all()
+            if self.gate is not None:
+                self.gate.close_all()
+            if self.agent is not None:
+                self.agent.close()
             self.telemetry.close()
             self._close_channels()
         return self.exit_code
@@ -382,6 +408,10 @@ class Arbiter:
         listening = self.listener.fileno()
         accepting = False
         self.rejector.attach(poller)
+        if self.gate is not None:
+            self.gate.attach(poller)
+        if self.agent is not None:
+            poller.register(self.agent.fileno(), zmq.POLLIN)
         while True:
             # Connections wait in the kernel backlog while no worker is ready (at boot, or
             # while every worker is being replaced), rather than being refused.
@@ -403,6 +433,15 @@ class Arbiter:
                 self._accept_handoff()
             if accepting and listening in events:
                 self._accept_connections()
+            if self.gate is not None:
+                for conn, peer, header in self.gate.service(events):
+                    self._dispatch(conn, peer, probe=header.local)
+            if accepting:
+                self.lifecycle.ready()
+            if self.agent is not None and self.agent.fileno() in events:
+                self.agent.service()
+            if self.lifecycle.notice_over():
+                self._begin_stop()
             if self.stopping and self.listener is not None:
                 if accepting:
                     poller.unregister(listening)

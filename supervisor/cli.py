@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 
 from dcmrecv_cluster.shared import exitcodes
-from dcmrecv_cluster.shared.cmdline import CommandLineExit, arguments_message, parse_command_line
+from dcmrecv_cluster.shared.cmdline import CommandLineExit, arguments_message, error_text, parse_command_line
+from dcmrecv_cluster.supervisor import drain, proxyproto
 from dcmrecv_cluster.supervisor.listener import ListenError, open_listener
 from dcmrecv_cluster.supervisor.logsink import LogSink
 from dcmrecv_cluster.supervisor.startup import (
@@ -30,6 +31,10 @@ def run(argv: list[str]) -> int:
         sys.stdout.write(exit_request.stdout)
         sys.stderr.write(exit_request.stderr)
         return exit_request.code
+    problem = proxyproto.option_problem(options) or drain.option_problem(options)
+    if problem:
+        sys.stderr.write(error_text(problem))
+        return exitcodes.COMMANDLINE_SYNTAX_ERROR
     log = LogSink(options.log_level)
     if options.print_arguments:
         log.emit("I", arguments_message(options.expanded_arguments).rstrip("\n") + "\n", force=True)
@@ -44,6 +49,7 @@ def run(argv: list[str]) -> int:
         check_output_directory(options.output_directory)
         tls = prepare_tls(options, log)
         listener = open_listener(options.port, options.bind_address)
+        agent = drain.open_agent(options)     # --agent-port: HAProxy's agent-check (exit 64 if taken)
         from dcmrecv_cluster.supervisor.telemetry import open_telemetry
 
         telemetry = open_telemetry(options)   # --metrics-port / --events: bound before any worker exists
@@ -59,7 +65,7 @@ def run(argv: list[str]) -> int:
     from dcmrecv_cluster.supervisor.arbiter import Arbiter
 
     return Arbiter(options, profile, tls, listener, log, reload=reloader(options, log, tls),
-                   telemetry=telemetry).run()
+                   telemetry=telemetry, agent=agent).run()
 
 
 def main() -> None:

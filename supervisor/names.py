@@ -15,7 +15,7 @@ from dcmrecv_cluster.shared import naming
 class NameAuthority:
     def __init__(self, node_id: int | None = None) -> None:
         self.uids = naming.UidGenerator(node_id=node_id)
-        self.short = naming.ShortNameGenerator()
+        self.short = naming.ShortNameGenerator(node_id=node_id)
         self._second: int | None = None
         self._sequence = iter(())
 

@@ -76,7 +76,9 @@ def test_metrics_scrape_after_real_stores(receiver_factory, tmp_path):
     assert metric(samples, "instances_failed_total", status="0xc000") == 1
     assert metric(samples, "stored_bytes_total") == sum(p.stat().st_size for p in stored)
     assert metric(samples, "cstore_latency_seconds_bucket", le="10.0") == 6
-    assert metric(samples, "worker_up", worker="0") == metric(samples, "worker_up", worker="1") == 1
+    # A worker may still be booting on a loaded machine (the other one served): poll, don't assume.
+    wait_until(lambda: (lambda s: metric(s, "worker_up", worker="0") == metric(s, "worker_up", worker="1") == 1)(
+        scrape(metrics_port)), 30, 0.2, "both workers up")
     assert metric(samples, "worker_restarts_total") == 0
     assert 0 < time.time() - metric(samples, "start_time_seconds") < 300
 

@@ -202,7 +202,8 @@ class Association:
             timeout = self.settings.dimse_timeout or IDLE_TIMEOUT
             deadline = time.monotonic() + timeout
             try:
-                pdu_type, length = pdu.PDU_HEADER.unpack((yield from self.reader.read_exact(6, deadline)))
+                header = self.reader.try_read(6) or (yield from self.reader.read_exact(6, deadline))
+                pdu_type, length = pdu.PDU_HEADER.unpack(header)
                 if pdu_type == pdu.P_DATA_TF:
                     if length > self.settings.max_pdu + PDU_LENGTH_SLACK:
                         raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
@@ -245,7 +246,8 @@ class Association:
             deadline = time.monotonic() + timeout
             if remaining < 6:
                 raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, "invalid PDV in P-DATA-TF")
-            pdv_length, context_id, control = pdu.PDV_HEADER.unpack((yield from self.reader.read_exact(6, deadline)))
+            header = self.reader.try_read(6) or (yield from self.reader.read_exact(6, deadline))
+            pdv_length, context_id, control = pdu.PDV_HEADER.unpack(header)
             if pdv_length < 2 or pdv_length + 4 > remaining:
                 raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, "invalid PDV length in P-DATA-TF")
             remaining -= pdv_length + 4

@@ -97,6 +97,14 @@ class SocketReader:
             self.end += more
         return received
 
+    def try_read(self, count: int) -> bytes | None:
+        """The fast path of read_exact when the bytes are already here: no generator per header."""
+        if self.end - self.start < count:
+            return None
+        data = bytes(self.view[self.start : self.start + count])
+        self.start += count
+        return data
+
     def read_exact(self, count: int, deadline: float | None):
         """Small reads only (headers, commands): ``data = yield from reader.read_exact(n, deadline)``."""
         if count > len(self.buffer):

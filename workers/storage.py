@@ -415,7 +415,8 @@ class InstanceWriter:
     def _link_short_unique(self, directory: str) -> str | None:
         tried = 0
         while tried < naming.MAX_TRY:
-            candidates = self.namer.short_candidates(min(16, naming.MAX_TRY - tried))
+            # One name first (a clash is rare); a batch only once names are found taken.
+            candidates = self.namer.short_candidates(min(16 if tried else 1, naming.MAX_TRY - tried))
             if not candidates:
                 break
             for hex16 in candidates:
