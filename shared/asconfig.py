@@ -148,6 +148,16 @@ VERIFICATION_ONLY = AssociationProfile(
 """dcmrecv's profile without ``-xf``: Verification with Implicit VR Little Endian only."""
 
 
+def preferred_transfer_syntax(rank: Mapping[str, int], proposed: Iterable[str]) -> str | None:
+    """The proposed transfer syntax that comes first in the SCP's configured order (DCMTK's rule)."""
+    best, best_rank = None, len(rank)
+    for ts in proposed:
+        position = rank.get(ts)
+        if position is not None and position < best_rank:
+            best, best_rank = ts, position
+    return best
+
+
 def negotiate(
     profile: AssociationProfile,
     proposed: Iterable[tuple[int, str, list[str]]],
@@ -170,12 +180,7 @@ def negotiate(
             results.append((context_id, RESULT_ABSTRACT_SYNTAX_NOT_SUPPORTED, None))
             continue
         spec, rank = hit
-        best: str | None = None
-        best_rank = len(rank) + 1
-        for ts in transfer_syntaxes:
-            pos = rank.get(ts)
-            if pos is not None and pos < best_rank:
-                best, best_rank = ts, pos
+        best = preferred_transfer_syntax(rank, transfer_syntaxes)
         if best is None:
             results.append((context_id, RESULT_TRANSFER_SYNTAXES_NOT_SUPPORTED, None))
         elif spec.role == "SCP" and abstract_syntax not in role_items:

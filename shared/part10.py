@@ -18,7 +18,7 @@ import functools
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 
 __all__ = [
@@ -154,146 +154,6 @@ _WANTED_0020 = {0x000D: "study", 0x000E: "series"}
 _CHUNK = 16384
 
 
-class _Source:
-    """Sequential byte source over bytes, a binary file or a deflate stream."""
-
-    def __init__(self, pull: Callable[[int], bytes]) -> None:
-        self._pull = pull
-        self._buf = bytearray()
-        self._eof = False
-
-    def _fill(self, n: int) -> None:
-        while len(self._buf) < n and not self._eof:
-            chunk = self._pull(max(n - len(self._buf), _CHUNK))
-            if chunk:
-                self._buf += chunk
-            else:
-                self._eof = True
-
-    def at_end(self) -> bool:
-        self._fill(1)
-        return not self._buf
-
-    def read(self, n: int) -> bytes:
-        self._fill(n)
-        if len(self._buf) < n:
-            raise DatasetError(f"dataset truncated: needed {n} bytes, {len(self._buf)} left")
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        return out
-
-    def skip(self, n: int) -> None:
-        while n > 0:
-            if not self._buf:
-                self._fill(1)
-                if not self._buf:
-                    raise DatasetError("dataset truncated inside an element value")
-            take = min(n, len(self._buf))
-            del self._buf[:take]
-            n -= take
-
-
-def _bytes_puller(data: bytes | bytearray | memoryview) -> Callable[[int], bytes]:
-    view = memoryview(data).cast("B")
-    pos = 0
-
-    def pull(n: int) -> bytes:
-        nonlocal pos
-        out = view[pos : pos + n].tobytes()
-        pos += len(out)
-        return out
-
-    return pull
-
-
-def _inflating_puller(raw: Callable[[int], bytes]) -> Callable[[int], bytes]:
-    """Raw deflate (RFC 1951, no zlib header), inflated lazily."""
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    pending = b""
-
-    def pull(n: int) -> bytes:
-        nonlocal pending
-        while True:
-            try:
-                if inflater.unconsumed_tail:
-                    out = inflater.decompress(inflater.unconsumed_tail, n)
-                else:
-                    if not pending:
-                        pending = raw(_CHUNK)
-                        if not pending:
-                            return inflater.flush()
-                    out = inflater.decompress(pending, n)
-                    pending = b""
-            except zlib.error as exc:
-                raise DatasetError(f"invalid deflated dataset: {exc}") from exc
-            if out or inflater.eof:
-                return out
-
-    return pull
-
-
-class _Parser:
-    """Walks elements in one encoding; skips values and sequences it passes."""
-
-    def __init__(self, src: _Source, explicit: bool, little: bool) -> None:
-        self.src = src
-        self.explicit = explicit
-        self.end = "<" if little else ">"
-
-    def tag(self) -> tuple[int, int]:
-        return struct.unpack(self.end + "HH", self.src.read(4))
-
-    def header(self, group: int) -> tuple[str | None, int]:
-        """VR (None for implicit) and length of the element after its tag."""
-        if group == 0xFFFE or not self.explicit:
-            (length,) = struct.unpack(self.end + "I", self.src.read(4))
-            return None, length
-        raw = self.src.read(4)
-        vr = raw[:2]
-        if vr in _LONG_VRS:
-            (length,) = struct.unpack(self.end + "I", self.src.read(4))
-        elif vr in _SHORT_VRS:
-            (length,) = struct.unpack(self.end + "H", raw[2:])
-        else:
-            raise DatasetError(f"unknown VR {vr!r} in explicit VR dataset")
-        return vr.decode("ascii"), length
-
-    def skip_value(self, vr: str | None, length: int) -> None:
-        if length != _UNDEFINED:
-            self.src.skip(length)
-        elif vr == "UN":
-            # PS3.5 6.2.2: UN of undefined length holds implicit VR LE content.
-            _Parser(self.src, explicit=False, little=True).skip_sequence()
-        else:
-            self.skip_sequence()
-
-    def skip_sequence(self) -> None:
-        """Skip items up to and including the sequence delimiter."""
-        while True:
-            group, elem = self.tag()
-            (length,) = struct.unpack(self.end + "I", self.src.read(4))
-            if group != 0xFFFE:
-                raise DatasetError(f"expected item tag in sequence, got ({group:04X},{elem:04X})")
-            if elem == _SEQ_END:
-                return
-            if elem != _ITEM:
-                raise DatasetError(f"unexpected ({group:04X},{elem:04X}) in sequence")
-            if length != _UNDEFINED:
-                self.src.skip(length)
-            else:
-                self.skip_item_content()
-
-    def skip_item_content(self) -> None:
-        """Skip the elements of an undefined-length item and its delimiter."""
-        while True:
-            group, elem = self.tag()
-            if group == 0xFFFE and elem == _ITEM_END:
-                self.src.read(4)
-                return
-            vr, length = self.header(group)
-            self.skip_value(vr, length)
-
-
 def _implicit_is_sequence(group: int, elem: int) -> bool:
     """Implicit VR: the data dictionary says which elements are sequences (DCMTK's does too)."""
     return ((group << 16) | elem) in _sequence_tags()
@@ -324,52 +184,31 @@ def _encoding(transfer_syntax: str) -> tuple[bool, bool, bool]:
 def read_dataset_facts(
     data: bytes | bytearray | memoryview | BinaryIO, transfer_syntax: str
 ) -> DatasetFacts:
-    """Peek at SOP Class/Instance UID, Series Date (+VR), Modality, emptiness.
+    """Peek at SOP Class/Instance UID, Series Date (+VR), Modality, emptiness of a whole dataset.
 
     *data* is the encoded dataset (no meta header) in *transfer_syntax*, as
-    bytes or a binary file positioned at its start (read sequentially; the
-    position afterwards is unspecified).  Parsing stops at the first element
-    whose group is above 0x0008.  Raises :class:`DatasetError` if the bytes
-    up to that point cannot be decoded.
+    bytes or a binary file positioned at its start.  The same walk as
+    :class:`DatasetScanner` (one parser, not two); reading stops as soon as
+    the facts are final.  Raises :class:`DatasetError` if the bytes up to that
+    point cannot be decoded.
     """
-    explicit, little, deflated = _encoding(transfer_syntax)
-    pull = data.read if hasattr(data, "read") else _bytes_puller(data)  # type: ignore[union-attr]
-    if deflated:
-        pull = _inflating_puller(pull)
-    src = _Source(pull)
-    parser = _Parser(src, explicit, little)
-
-    found: dict[str, tuple[str | None, bytes]] = {}
-    is_empty = src.at_end()
-    while not src.at_end():
-        group, elem = parser.tag()
-        if group == 0xFFFE:
-            raise DatasetError(f"item/delimiter tag ({group:04X},{elem:04X}) at top level")
-        if group > 0x0008:
+    scanner = DatasetScanner(transfer_syntax)
+    read = data.read if hasattr(data, "read") else None  # type: ignore[union-attr]
+    view = memoryview(data) if read is None else None
+    offset = 0
+    while not scanner.facts_ready:
+        chunk = read(_FACTS_CHUNK) if read is not None else view[offset : offset + _FACTS_CHUNK]
+        offset += len(chunk)
+        if not chunk:
+            scanner.close()
             break
-        vr, length = parser.header(group)
-        key = _WANTED.get(elem) if group == 0x0008 else None
-        if key is None or length == _UNDEFINED:
-            parser.skip_value(vr, length)
-            continue
-        value = src.read(length)
-        found.setdefault(key, (vr or _IMPLICIT_VR[elem], value))
+        scanner.feed(chunk)
+        if scanner.error is not None:
+            raise scanner.error
+    return scanner.facts()
 
-    def text_of(key: str, strip: bool = False) -> str | None:
-        if key not in found:
-            return None
-        value = _text(found[key][1])
-        return value.strip(" ") if strip else value
 
-    date = found.get("date")
-    return DatasetFacts(
-        sop_class_uid=text_of("class"),
-        sop_instance_uid=text_of("instance"),
-        series_date=date[1] if date else None,
-        series_date_vr=date[0] if date else None,
-        modality=text_of("modality", strip=True),
-        is_empty=is_empty,
-    )
+_FACTS_CHUNK = 16384
 
 
 # --------------------------------------------------------------------------

@@ -104,12 +104,7 @@ class Negotiator:
                 results.append((context_id, ABSTRACT_SYNTAX_NOT_SUPPORTED, None))
                 continue
             rank, configured = hit
-            best = None
-            best_rank = 1 << 30
-            for ts in transfer_syntaxes:
-                pos = rank.get(ts)
-                if pos is not None and pos < best_rank:
-                    best, best_rank = ts, pos
+            best = asconfig.preferred_transfer_syntax(rank, transfer_syntaxes)
             if best is None:
                 results.append((context_id, TRANSFER_SYNTAXES_NOT_SUPPORTED, None))
                 continue
