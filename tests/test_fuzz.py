@@ -7,12 +7,10 @@ and the live service, fed mutated PDUs, must keep serving (checked last).
 from __future__ import annotations
 
 import socket
-import struct
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import STORESCP_CFG
 from instances import CT_IMAGE
 from rawscu import VERIFICATION, associate_rq, p_data, store_command
 from service import echo

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import socket
 import struct
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor

@@ -7,7 +7,6 @@ import signal
 import socket
 import struct
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 

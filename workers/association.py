@@ -11,7 +11,6 @@ hang or an unbounded read.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from dataclasses import dataclass

@@ -87,11 +87,6 @@ class UndecodableDataset(Exception):
     """
 
 
-def temp_files_of(output_directory: str, pid: int, series_date_subdirs: bool = True) -> list[str]:
-    """Temp files a dead worker left behind (the supervisor removes them after reaping)."""
-    return naming.temp_files_of(output_directory, pid, series_date_subdirs)
-
-
 class InstanceWriter:
     """One C-STORE in progress: ``write()`` each fragment, then ``finish()`` or ``discard()``."""
 
