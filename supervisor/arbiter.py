@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import multiprocess
 import zmq
@@ -48,7 +48,6 @@ class WorkerSlot:
     active: int = 0
     started: float = 0.0
     last_heartbeat: float = 0.0
-    summary: dict = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
@@ -78,7 +77,6 @@ class Arbiter:
         self.exit_code = exitcodes.NO_ERROR
         self.boot_failures = 0
         self.rejector = Rejector(log, plaintext_reply=tls is None)
-        self.stored = 0
         # Behind a balancer: PROXY v2 headers read here before the hand-off, the node's state
         # for the agent check, and the SIGTERM notice period (0 standalone: dcmrecv's stop).
         self.gate = (proxyproto.Gate(options.proxy_trust, options.acse_timeout, log)
@@ -279,7 +277,8 @@ class Arbiter:
                 self.boot_failures = 0
                 self.log.debug(f"worker {slot.index} (pid {message.get('pid')}) ready")
             elif kind == wire.BYE:
-                slot.summary = message
+                self.log.debug(f"worker {slot.index} (pid {slot.pid}) done: {message.get('associations', 0)} "
+                               f"association(s), {message.get('dropped_logs', 0)} log record(s) dropped")
 
     def _answer_name(self, message: dict) -> bytes:
         count = int(message.get("count", 1))
@@ -300,7 +299,6 @@ class Arbiter:
             if message["kind"] == wire.LOG:
                 self.log.emit(message["level"], message["text"])
             elif message["kind"] == wire.STORED:
-                self.stored += message.get("status") == 0
                 self.telemetry.store(message)
             elif message["kind"] == wire.REJECTED:
                 self.telemetry.event("association_rejected", reason=message.get("reason", "unknown"),
