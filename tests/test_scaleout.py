@@ -228,6 +228,9 @@ def test_three_nodes_store_a_load_once_with_the_clients_address(cluster, tmp_pat
     new = _new_files(out, before)
     assert len(new) == 240 and len({p.name for p in new}) == 240
     assert all(p.name.startswith("MR.1.2.826.0.1.3680043.8.498.") for p in new)
+    # Worker log lines reach each node's log asynchronously: wait for all of them first.
+    wait_until(lambda: sum(node.log.count("Association Received 127.0.0.21: LOADTEST -> ANY-SCP")
+                           for node in nodes.values()) >= 24, 10, 0.05, "every association in the logs")
     per_node = {}
     for n, node in nodes.items():
         log = node.log
@@ -366,8 +369,9 @@ def test_node_reads_proxy_headers_before_the_hand_off(tmp_path):
                 pass
             sock.close()
         release(held)
-        wait_until(lambda: "Association Received 203.0.113.50: RAWSCU -> ANY-SCP" in node.log, 10, 0.05,
-                   "the client's address in the log")
+        wait_until(lambda: "Association Received 203.0.113.50: RAWSCU -> ANY-SCP" in node.log
+                   and "Association Received 127.0.0.1: RAWSCU" in node.log, 10, 0.05,
+                   "the client's and the probe's associations in the log")
         log = node.log
         assert "Refusing Association from 203.0.113.51: --max-associations 1 reached" in log
         assert "Association Received 127.0.0.1: RAWSCU" in log        # LOCAL: the real peer

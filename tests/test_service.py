@@ -39,7 +39,8 @@ def test_echo_and_concurrent_stores(receiver_factory, tmp_path):
             assert received.file_meta.MediaStorageSOPInstanceUID == sent.SOPInstanceUID
             assert received == sent
     assert hidden_files(receiver.output) == []
-    assert receiver.log.count("I: Stored received object to file:") == 20
+    wait_until(lambda: receiver.log.count("I: Stored received object to file:") == 20, 10,
+               what="the 20 store lines in the log")
 
 
 def test_without_config_only_verification_is_accepted(receiver_factory, tmp_path):
@@ -95,7 +96,7 @@ def test_sigkill_of_a_worker_mid_transfer(receiver_factory, tmp_path):
     assert echo(receiver.port) == 0
     wait_until(lambda: not hidden_files(receiver.output), 10, what="the dead worker's temp file to go")
     assert stored_files(receiver.output) == []
-    assert f"(pid {victim}) killed by signal 9 (SIGKILL)" in receiver.log
+    wait_until(lambda: f"(pid {victim}) killed by signal 9 (SIGKILL)" in receiver.log, 10, what="the death in the log")
     # And the service still stores.
     assert storescu(receiver.port, [instance]).returncode == 0
     assert len(stored_files(receiver.output)) == 1

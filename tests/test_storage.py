@@ -627,7 +627,8 @@ def test_disk_full_answers_a700_and_leaves_nothing(world):
         status = _store_status(pair.port("ours"), "1.2.826.0.1.300.4", "20240101", 1_000_000)
         assert status == 0xA700
         assert os.listdir(mount_point) == []
-        assert "No space left on device" in pair.servers["ours"].log
+        # Worker log lines reach the supervisor's log asynchronously: poll, don't assume.
+        wait_until(lambda: "No space left on device" in pair.servers["ours"].log, 10, what="the disk-full error line")
         # the same folder still takes what fits
         assert _store_status(pair.port("ours"), "1.2.826.0.1.300.5", "20240101", 1000) == 0
         assert os.listdir(mount_point) == ["CT.1.2.826.0.1.300.5"]
