@@ -75,29 +75,34 @@ def _uid(data: bytes, start: int, end: int) -> str:
     return data[start : end if nul < 0 else nul].decode("latin-1")
 
 
+def _items(data: bytes, start: int, end: int, where: str):
+    """(type, value start, value end) of each item in data[start:end]; every length is checked."""
+    unpack = _ITEM.unpack_from
+    offset = start
+    while offset < end:
+        if offset + 4 > end:
+            raise MalformedRequest(f"truncated {where} header")
+        item_type, length = unpack(data, offset)
+        value_start = offset + 4
+        offset = value_start + length
+        if offset > end:
+            raise MalformedRequest(f"{where} 0x{item_type:02x} longer than its container")
+        yield item_type, value_start, offset
+
+
 def decode_request(body: bytes) -> AssociateRequest:
     """Decode the variable part of an A-ASSOCIATE-RQ (everything after the 6-byte PDU header)."""
     size = len(body)
     if size < 68:
         raise MalformedRequest("A-ASSOCIATE-RQ shorter than its fixed fields")
     request = AssociateRequest(_text(body[4:20]), _text(body[20:36]))
-    unpack = _ITEM.unpack_from
-    offset = 68
-    while offset < size:
-        if offset + 4 > size:
-            raise MalformedRequest("truncated item header")
-        item_type, length = unpack(body, offset)
-        start = offset + 4
-        end = start + length
-        if end > size:
-            raise MalformedRequest(f"item 0x{item_type:02x} longer than its PDU")
+    for item_type, start, end in _items(body, 68, size, "item"):
         if item_type == 0x20:
             request.contexts.append(_decode_context(body, start, end))
         elif item_type == 0x10:
             request.application_context = _uid(body, start, end)
         elif item_type == 0x50:
             _decode_user_information(request, body, start, end)
-        offset = end
     if request.roles and (0, 0) in request.roles.values():
         both_zero = {uid for uid, pair in request.roles.items() if pair == (0, 0)}
         request.warnings += [BOTH_ROLES_ZERO for _, uid, _ in request.contexts if uid in both_zero]
@@ -110,20 +115,11 @@ def _decode_context(data: bytes, start: int, end: int) -> tuple[int, str, list[s
     context_id = data[start]
     abstract_syntax = ""
     transfer_syntaxes: list[str] = []
-    unpack = _ITEM.unpack_from
-    offset = start + 4
-    while offset < end:
-        if offset + 4 > end:
-            raise MalformedRequest("truncated sub-item header")
-        sub_type, length = unpack(data, offset)
-        sub_start = offset + 4
-        offset = sub_start + length
-        if offset > end:
-            raise MalformedRequest(f"sub-item 0x{sub_type:02x} longer than its item")
+    for sub_type, sub_start, sub_end in _items(data, start + 4, end, "sub-item"):
         if sub_type == 0x40:
-            transfer_syntaxes.append(_uid(data, sub_start, offset))
+            transfer_syntaxes.append(_uid(data, sub_start, sub_end))
         elif sub_type == 0x30:
-            abstract_syntax = _uid(data, sub_start, offset)
+            abstract_syntax = _uid(data, sub_start, sub_end)
     if not transfer_syntaxes:
         # DCMTK: "DUL Peer supplied illegal number of transfer syntaxes (0)", association not received
         raise MalformedRequest("DUL Peer supplied illegal number of transfer syntaxes (0)")
@@ -131,16 +127,9 @@ def _decode_context(data: bytes, start: int, end: int) -> tuple[int, str, list[s
 
 
 def _decode_user_information(request: AssociateRequest, data: bytes, start: int, end: int) -> None:
-    offset = start
-    while offset < end:
-        if offset + 4 > end:
-            raise MalformedRequest("truncated user information sub-item header")
-        sub_type, length = _ITEM.unpack_from(data, offset)
-        value_start = offset + 4
-        offset = value_start + length
-        if offset > end:
-            raise MalformedRequest(f"user information sub-item 0x{sub_type:02x} too long")
-        value = data[value_start:offset]
+    for sub_type, value_start, value_end in _items(data, start, end, "user information sub-item"):
+        value = data[value_start:value_end]
+        length = value_end - value_start
         if sub_type == 0x51 and length == 4:
             request.max_pdu_length = _U32.unpack(value)[0]
         elif sub_type == 0x52:
