@@ -16,6 +16,7 @@ class WorkerConfig:
     control_endpoint: str
     log_endpoint: str
     handoff_path: str
+    store_reports: bool = True   # one record per C-STORE for metrics/events; off when nothing consumes them
 
 
 WORKER_ENTRY = ("dcmrecv_cluster.workers.main", "run")

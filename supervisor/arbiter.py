@@ -119,6 +119,7 @@ class Arbiter:
             index=index, identity=slot.identity, options=self.options, profile=self.profile, tls=self.tls,
             control_endpoint=self.rundir.control_endpoint, log_endpoint=self.rundir.log_endpoint,
             handoff_path=self.rundir.handoff_path,
+            store_reports=not isinstance(self.telemetry, NullTelemetry),
         )
         process = self.spawner.Process(target=run_entry, args=(*WORKER_ENTRY, config),
                                        name=f"dcmrecv-cluster-worker-{index}", daemon=False)

@@ -1,9 +1,9 @@
 """One association, from the A-ASSOCIATE-RQ to the release, as a generator the worker's reactor drives.
 
 The code reads top to bottom like blocking code: ``yield from`` marks every
-place that waits for the peer (always with a deadline) and ``yield Offload``
-every piece of work that may block (fsync and rename, the TLS handshake, a
-host lookup). The P-DATA path streams each PDV straight into the instance's
+place that waits for the peer (always with a deadline), ``yield Commit`` hands
+a finished store to the group commit (sync, rename), and ``yield Offload``
+runs what may block for long in a thread (the TLS handshake, a host lookup). The P-DATA path streams each PDV straight into the instance's
 temp file. Negotiation follows the loaded profile with dcmrecv's rules;
 everything a peer can get wrong ends in an A-ABORT or a close, never in a
 hang or an unbounded read.
@@ -66,6 +66,7 @@ class Association:
         self.pending: dimse.Command | None = None
         self.pending_context = 0
         self.command_time = 0.0
+        self.info = link.enabled("I")     # per-instance lines are not even formatted below that level
 
     # ---- lifecycle ----------------------------------------------------------
     def run(self):
@@ -90,8 +91,7 @@ class Association:
         plain = self.sock
         plain.setblocking(True)
         self.sock = yield pdu.Offload(
-            lambda: tls.handshake(plain, self.settings.tls_context, self.settings.acse_timeout, self.link.log),
-            own_thread=True)
+            lambda: tls.handshake(plain, self.settings.tls_context, self.settings.acse_timeout, self.link.log))
         self.sock.setblocking(False)
         if self.link.enabled("I"):
             subject = tls.describe_peer(self.sock)
@@ -290,7 +290,8 @@ class Association:
                                    "we are a Storage SCP only")
         if not command.has_dataset:
             raise AbortAssociation(pdu.SOURCE_USER, 0, "Received C-STORE request but no dataset announced, aborting")
-        self.link.log("I", f"Received C-STORE Request (MsgID {command.message_id})")
+        if self.info:
+            self.link.log("I", f"Received C-STORE Request (MsgID {command.message_id})")
         try:
             self.writer = InstanceWriter(self.settings.storage, command, self.accepted[context_id],
                                          self.calling_ae_title, self.namer, self.link.log)
@@ -311,21 +312,31 @@ class Association:
             # dcmrecv: "DIMSE: Odd Fragment Length", no response, A-ABORT (verified)
             raise AbortAssociation(pdu.SOURCE_USER, 0, f"Unable to receive dataset on presentation context "
                                    f"{context_id}: DIMSE: Odd Fragment Length: {payload}")
+        reader = self.reader
         while payload:
-            chunk = yield from self.reader.take(payload, time.monotonic() + timeout)
+            chunk = reader.take_now(payload)
+            if chunk is None:
+                chunk = yield from reader.take(payload, time.monotonic() + timeout)
             writer.write(chunk)
             payload -= len(chunk)
         if control & 0x02:
             self.writer = None
             try:
-                outcome = yield pdu.Offload(writer.finish)
+                outcome = writer.complete()
+                if outcome is None:
+                    outcome = yield pdu.Commit(writer)
             except UndecodableDataset as exc:
                 # dcmrecv's parser fails: no C-STORE-RSP, the association is aborted (verified)
                 raise AbortAssociation(pdu.SOURCE_USER, 0,
                                        f"Unable to receive C-STORE dataset on presentation context {context_id}") from exc
-            self.link.log("I", f"Sending C-STORE Response ({dimse.status_text(outcome.status)})")
+            except BaseException:
+                writer.discard()
+                raise
+            if self.info:
+                self.link.log("I", f"Sending C-STORE Response ({dimse.status_text(outcome.status)})")
             yield from self._send(pdu.p_data_pdu(context_id, 0x03, dimse.store_response(self.pending, outcome.status)))
-            self._report(outcome, context_id)
+            if self.link.reports:
+                self._report(outcome, context_id)
             self.pending = None
 
     def _report(self, outcome, context_id: int) -> None:

@@ -1,9 +1,10 @@
 """The worker's end of the ZeroMQ channel to the supervisor.
 
-Association threads share one DEALER (requests and replies, one at a time under
-a lock: there is only ever one outstanding request) and one PUSH (log records,
-sent without blocking; what cannot be queued is dropped and counted). A thread
-of its own sends heartbeats, so a long C-STORE never looks like a hung worker.
+The reactor and the heartbeat thread share one DEALER (requests
+and replies, one at a time under a lock: there is only ever one outstanding
+request) and one PUSH (log records and store reports, sent without blocking;
+what cannot be queued is dropped and counted). The heartbeat has a thread of
+its own, so a long C-STORE never looks like a hung worker.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class SupervisorGone(Exception):
 
 
 class SupervisorLink:
-    def __init__(self, identity: str, control_endpoint: str, log_endpoint: str, log_level: str) -> None:
+    def __init__(self, identity: str, control_endpoint: str, log_endpoint: str, log_level: str,
+                 reports: bool = True) -> None:
         self.context = zmq.Context()
         self.control = self.context.socket(zmq.DEALER)
         self.control.setsockopt(zmq.IDENTITY, identity.encode())
@@ -36,6 +38,7 @@ class SupervisorLink:
         self.logs.setsockopt(zmq.LINGER, 2000)
         self.logs.connect(log_endpoint)
         self.log_level = log_level
+        self.reports = reports      # store reports are wanted (metrics or events are on)
         self.dropped = 0
         self._control_lock = threading.Lock()
         self._log_lock = threading.Lock()

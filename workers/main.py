@@ -1,9 +1,11 @@
-"""A worker process: adopt sockets from the supervisor, run one thread per association, report.
+"""A worker process: adopt sockets from the supervisor, run their associations, report.
 
 Signals: SIGINT is ignored (a terminal's Ctrl-C reaches the whole process
 group; the supervisor decides), SIGTERM and a closed hand-off channel both mean
 "take no new sockets, finish the associations in flight, say bye and exit".
-All associations of the process run on one reactor thread (workers/reactor.py).
+All associations of the process run on one reactor thread (workers/reactor.py);
+finished stores are made durable and named in rounds that share one sync
+(workers/committer.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dcmrecv_cluster.workers.link import SupervisorLink
 from dcmrecv_cluster.workers.negotiation import Negotiator
 from dcmrecv_cluster.workers.reactor import Reactor, Task
 from dcmrecv_cluster.workers.storage import Namer, StorageSettings
+
+UNIQUE_UID_LEASE = 32
 
 # Exit codes the supervisor understands (gunicorn's contract: a worker that cannot boot halts the service).
 EXIT_BOOT_FAILURE = 3
@@ -61,16 +65,20 @@ class Worker:
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         self.link = SupervisorLink(config.identity, config.control_endpoint, config.log_endpoint,
-                                   config.options.log_level)
+                                   config.options.log_level, reports=config.store_reports)
         self.settings = build_settings(config)
+        self.unique_uids: list[str] = []
         self.namer = Namer(self._unique_uid, self._short_candidates)
-        self.reactor = Reactor()
+        self.reactor = Reactor(durable=config.options.fsync)
         self.channel = None
         self.taking = True
         self.associations = 0
 
     def _unique_uid(self) -> str:
-        return self.link.request(wire.NAME, mode="unique", count=1)["names"][0]
+        # Leased in blocks: +fu names need no order, and a round trip per store would stall the loop.
+        if not self.unique_uids:
+            self.unique_uids = self.link.request(wire.NAME, mode="unique", count=UNIQUE_UID_LEASE)["names"][::-1]
+        return self.unique_uids.pop()
 
     def _short_candidates(self, count: int) -> list[str]:
         return self.link.request(wire.NAME, mode="short", count=count)["names"]

@@ -68,8 +68,11 @@ class SocketReader:
         self.view = memoryview(self.buffer)
         self.start = 0
         self.end = 0
-        self.quickack = type(sock) is socket.socket
+        self.plain = type(sock) is socket.socket    # not TLS
         self.before_wait = None     # called before every wait: views handed out so far die at the refill
+        # False once a receive came back short: a plain socket is then drained. TLS decrypts
+        # record by record, so only SSLWantReadError says that there.
+        self.maybe_more = True
 
     @property
     def available(self) -> int:
@@ -83,9 +86,11 @@ class SocketReader:
             remaining = self.end - self.start
             self.buffer[:remaining] = self.buffer[self.start : self.end]
             self.start, self.end = 0, remaining
+        space = len(self.buffer) - self.end
         received = self.sock.recv_into(self.view[self.end :])
         self.end += received
-        if self.quickack:
+        self.maybe_more = received == space or not self.plain
+        if self.plain:
             # Acknowledge at once: a sender that leaves Nagle on (DCMTK as shipped) otherwise
             # waits for our delayed ACK, ~40 ms, before its next small segment.
             self.sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)
@@ -116,6 +121,17 @@ class SocketReader:
         data = bytes(self.view[self.start : self.start + count])
         self.start += count
         return data
+
+    def take_now(self, limit: int):
+        """take() without a generator when bytes are here (the common case); None when empty."""
+        count = self.end - self.start
+        if count == 0:
+            return None
+        if count > limit:
+            count = limit
+        chunk = self.view[self.start : self.start + count]
+        self.start += count
+        return chunk
 
     def take(self, limit: int, deadline: float | None):
         """Up to ``limit`` bytes as a view into the buffer, valid until the buffer is refilled."""
@@ -148,13 +164,21 @@ class Wait:
 
 
 class Offload:
-    """Run ``function`` off the loop (it may block); the generator gets its result back."""
+    """Run ``function`` in a thread of its own (it may block); the generator gets its result back."""
 
-    __slots__ = ("function", "own_thread")
+    __slots__ = ("function",)
 
-    def __init__(self, function, own_thread: bool = False) -> None:
+    def __init__(self, function) -> None:
         self.function = function
-        self.own_thread = own_thread    # for waits that may last (a TLS handshake): never starve the pool
+
+
+class Commit:
+    """Hand a finished store (an InstanceWriter) to the group commit; the generator gets its Outcome."""
+
+    __slots__ = ("writer",)
+
+    def __init__(self, writer) -> None:
+        self.writer = writer
 
 
 def send_all(sock: socket.socket, data: bytes, deadline: float | None):

@@ -4,13 +4,20 @@ A thread per association made the GIL the bottleneck: with 8 associations in
 a worker, every recv() and write() handed the GIL over (~95 futex calls per
 stored instance, measured with strace). Here associations are generators
 that say what they wait for; the loop waits with epoll and resumes them.
-Blocking work (fsync, rename, the TLS handshake, supervisor round trips)
-runs in helper threads and comes back through ``call_soon_threadsafe``.
+
+Each connection is registered once, edge-triggered for reading and writing,
+and the loop remembers what the last edge said: a receive that did not fill
+the buffer drained the socket, so the next wait goes to epoll without another
+recv(), and no epoll_ctl() is needed as the connection goes back and forth
+between waiting for data, for room to write and for a commit.
 
 What a generator may yield:
   ``Wait(DATA, deadline)``      resume once more bytes are in its reader's buffer
   ``Wait(WRITABLE, deadline)``  resume once the socket takes more bytes
-  ``Offload(function)``         run function in a helper thread; resume with its
+  ``Commit(writer)``            hand a finished store to the group commit
+                                (workers/committer.py); resume with its Outcome
+  ``Offload(function)``         run function in a thread of its own (a TLS
+                                handshake, a host lookup); resume with its
                                 result (or its exception thrown in)
 A missed deadline throws ``pdu.DeadlineExpired`` into the generator; a closed
 connection throws ``pdu.PeerClosed`` when it waits for data.
@@ -21,60 +28,68 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
-import queue
 import select
 import ssl
 import threading
+import time
+from collections import deque
 from typing import Any, Callable, Generator
 
 from dcmrecv_cluster.workers import pdu
-from dcmrecv_cluster.workers.pdu import DATA, WRITABLE, Offload, Wait
+from dcmrecv_cluster.workers.committer import GroupCommit
+from dcmrecv_cluster.workers.pdu import DATA, WRITABLE, Commit, Offload, Wait
 
-# Commits (fsync, rename) of different associations overlap in these threads;
-# the journal then batches their flushes.
-COMMIT_THREADS = 8
+_EDGE = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
+_READ_EVENTS = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+_WRITE_EVENTS = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+# How long the loop sleeps with nothing to do and no deadline: it also bounds how late a stop is seen.
+_IDLE_WAIT = 1.0
 
 
 class Task:
     """A generator bound to a connection: an object with ``sock`` and ``reader`` attributes."""
+
+    __slots__ = ("generator", "connection", "fd", "on_done", "waiting", "timer", "registered",
+                 "closed", "readable", "writable")
 
     def __init__(self, generator: Generator, connection, on_done: Callable[[BaseException | None], None]) -> None:
         self.generator = generator
         self.connection = connection
         self.fd = connection.sock.fileno()   # kept: a TLS wrap takes over the same descriptor
         self.on_done = on_done
-        self.waiting: Wait | Offload | None = None
+        self.waiting: Wait | Commit | Offload | None = None
         self.timer: list | None = None
-        self.registered = 0
+        self.registered = False
         self.closed = False
+        self.readable = True     # unknown until a receive comes back short
+        self.writable = True
 
 
 class Reactor:
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = True) -> None:
         self.epoll = select.epoll()
         self.tasks: dict[int, Task] = {}
         self.timers: list[list] = []
         self.sequence = itertools.count()
-        # A plain queue and fixed threads: ThreadPoolExecutor.submit cost ~12 % of the worker's CPU.
-        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self.helpers = [threading.Thread(target=self._helper, daemon=True, name=f"commit-{n}")
-                        for n in range(COMMIT_THREADS)]
-        for helper in self.helpers:
-            helper.start()
+        self.runnable: deque[Task] = deque()    # waiting for data that may already be in the socket
+        self.resumable: deque[tuple[Task, Any]] = deque()   # answered stores: resumed this turn
         self.calls: list[Callable[[], None]] = []
         self.calls_lock = threading.Lock()
         self.wakeup_r, self.wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.epoll.register(self.wakeup_r, select.EPOLLIN)
         self.watchers: dict[int, Callable[[], None]] = {}
+        self.commits = GroupCommit(durable, self._answered, self.call_soon_threadsafe)
 
     # ---- scheduling ------------------------------------------------------------
     def call_soon_threadsafe(self, function: Callable[[], None]) -> None:
         with self.calls_lock:
             self.calls.append(function)
-        try:
-            os.write(self.wakeup_w, b"\0")
-        except BlockingIOError:
-            pass
+            first = len(self.calls) == 1
+        if first:      # one wake-up per loop turn, however many calls arrive
+            try:
+                os.write(self.wakeup_w, b"\0")
+            except BlockingIOError:
+                pass
 
     def watch(self, fd: int, callback: Callable[[], None]) -> None:
         """Call ``callback`` on the loop whenever ``fd`` is readable (the hand-off channel)."""
@@ -87,6 +102,8 @@ class Reactor:
 
     def start(self, task: Task) -> None:
         self.tasks[task.fd] = task
+        self.epoll.register(task.fd, _EDGE)
+        task.registered = True
         self._step(task, None, None)
 
     @property
@@ -106,48 +123,45 @@ class Reactor:
             self._finish(task, exc)
             return
         task.waiting = request
-        if isinstance(request, Offload):
-            self._offload(task, request)
-            return
-        # Level-triggered: bytes that arrived while the task was busy elsewhere signal at once.
-        self._want(task, select.EPOLLIN if request.what == DATA else select.EPOLLOUT)
-        if request.deadline is not None:
-            task.timer = [request.deadline, next(self.sequence), task]
-            heapq.heappush(self.timers, task.timer)
-
-    def _offload(self, task: Task, request: Offload) -> None:
-        self._want(task, 0)
-        job = (task, request.function)
-        if request.own_thread:
-            threading.Thread(target=self._run_job, args=(job,), daemon=True, name="handshake").start()
+        kind = type(request)
+        if kind is Wait:
+            if request.what == DATA:
+                if task.readable:
+                    self.runnable.append(task)
+            else:
+                task.writable = False       # the send that yielded found no room
+            if request.deadline is not None:
+                task.timer = [request.deadline, next(self.sequence), task]
+                heapq.heappush(self.timers, task.timer)
+        elif kind is Commit:
+            try:
+                self.commits.submit(request.writer, task)
+            except Exception as exc:  # noqa: BLE001 - handed to the generator
+                self._answered(task, exc)
         else:
-            self.jobs.put(job)
+            threading.Thread(target=self._run_offloaded, args=(task, request.function), daemon=True,
+                             name="offload").start()
 
-    def _run_job(self, job) -> None:
-        task, function = job
+    def _run_offloaded(self, task: Task, function: Callable[[], Any]) -> None:
         try:
             result, error = function(), None
         except Exception as exc:  # noqa: BLE001 - handed to the generator
             result, error = None, exc
         self.call_soon_threadsafe(lambda: self._step(task, result, error))
 
-    def _helper(self) -> None:
-        while (job := self.jobs.get()) is not None:
-            self._run_job(job)
+    def _answered(self, task: Task, outcome: Any) -> None:
+        """A store's outcome (or the exception that ended it): the task resumes later in this turn."""
+        self.resumable.append((task, outcome))
 
-    def _want(self, task: Task, events: int) -> None:
-        if task.closed or events == task.registered:
-            return
-        try:
-            if task.registered == 0:
-                self.epoll.register(task.fd, events)
-            elif events == 0:
-                self.epoll.unregister(task.fd)
+    def _run_resumable(self) -> None:
+        while self.resumable:
+            task, outcome = self.resumable.popleft()
+            if task.closed:
+                continue
+            if isinstance(outcome, BaseException):
+                self._step(task, None, outcome)
             else:
-                self.epoll.modify(task.fd, events)
-        except (OSError, ValueError):
-            pass        # closed by the generator already: the kernel dropped the registration
-        task.registered = events
+                self._step(task, outcome, None)
 
     def _cancel_timer(self, task: Task) -> None:
         if task.timer is not None:
@@ -156,39 +170,65 @@ class Reactor:
 
     def _finish(self, task: Task, error: BaseException | None) -> None:
         self._cancel_timer(task)
-        self._want(task, 0)
+        if task.registered:
+            task.registered = False
+            try:
+                self.epoll.unregister(task.fd)
+            except (OSError, ValueError):
+                pass        # closed by the generator already: the kernel dropped the registration
         task.closed = True
         if self.tasks.get(task.fd) is task:
             del self.tasks[task.fd]
         task.on_done(error)
 
-    def _readable(self, task: Task) -> None:
-        if not isinstance(task.waiting, Wait) or task.waiting.what != DATA:
-            return
+    def _receive(self, task: Task) -> None:
+        """The task waits for data and the socket may have some: read once, resume or wait for the edge."""
+        reader = task.connection.reader
         try:
-            received = task.connection.reader.receive()
+            received = reader.receive()
         except (ssl.SSLWantReadError, BlockingIOError, InterruptedError):
-            return            # half a TLS record, or a spurious wake-up
+            task.readable = False
+            return
         except OSError as exc:
             self._step(task, None, pdu.PeerClosed(str(exc)))
             return
         if received == 0:
             self._step(task, None, pdu.PeerClosed("connection closed by peer"))
-        else:
-            self._step(task, None, None)
+            return
+        task.readable = reader.maybe_more
+        self._step(task, None, None)
+
+    def _event(self, task: Task, events: int) -> None:
+        waiting = task.waiting
+        if events & _READ_EVENTS:
+            task.readable = True
+            if type(waiting) is Wait and waiting.what == DATA:
+                self._receive(task)
+                return
+        if events & _WRITE_EVENTS:
+            task.writable = True
+            if type(waiting) is Wait and waiting.what == WRITABLE:
+                self._step(task, None, None)
+
+    def _run_runnable(self) -> None:
+        # Only those queued before this turn: a task streaming a large instance must not starve the others.
+        for _ in range(len(self.runnable)):
+            task = self.runnable.popleft()
+            waiting = task.waiting
+            if not task.closed and type(waiting) is Wait and waiting.what == DATA and task.readable:
+                self._receive(task)
 
     # ---- the loop ----------------------------------------------------------------
     def run_until(self, done: Callable[[], bool]) -> None:
-        import time
-
         while not done():
-            timeout = -1.0
-            if self.timers:
+            if self.runnable or self.resumable:
+                timeout = 0.0
+            else:
+                timeout = _IDLE_WAIT
                 while self.timers and self.timers[0][2] is None:
                     heapq.heappop(self.timers)
                 if self.timers:
-                    timeout = max(0.0, self.timers[0][0] - time.monotonic())
-            timeout = 1.0 if timeout < 0 or timeout > 1.0 else timeout
+                    timeout = min(timeout, max(0.0, self.timers[0][0] - time.monotonic()))
             for fd, events in self.epoll.poll(timeout):
                 if fd == self.wakeup_r:
                     try:
@@ -197,19 +237,18 @@ class Reactor:
                     except BlockingIOError:
                         pass
                     continue
+                task = self.tasks.get(fd)
+                if task is not None:
+                    self._event(task, events)
+                    continue
                 watcher = self.watchers.get(fd)
                 if watcher is not None:
                     watcher()
-                    continue
-                task = self.tasks.get(fd)
-                if task is None:
-                    continue
-                if isinstance(task.waiting, Wait) and task.waiting.what == WRITABLE:
-                    self._step(task, None, None)
-                else:
-                    self._readable(task)
             self._run_calls()
-            self._expire(time.monotonic())
+            self._run_resumable()
+            self._run_runnable()
+            if self.timers:
+                self._expire(time.monotonic())
 
     def _run_calls(self) -> None:
         with self.calls_lock:
@@ -225,10 +264,7 @@ class Reactor:
                 self._step(task, None, pdu.DeadlineExpired())
 
     def close(self) -> None:
-        for _ in self.helpers:
-            self.jobs.put(None)
-        for helper in self.helpers:
-            helper.join()
+        self.commits.close()
         self.epoll.close()
         os.close(self.wakeup_r)
         os.close(self.wakeup_w)

@@ -41,6 +41,7 @@ _COPY_CHUNK = 1 << 20
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 _sequence = itertools.count(1)
+_PID = os.getpid()   # a worker never forks after import
 _local_uids = naming.UidGenerator()
 
 
@@ -165,7 +166,7 @@ class InstanceWriter:
 
     def _spill(self) -> None:
         """Group 0008 is unusually long: park the bytes on disk rather than in memory."""
-        self.spill_path = os.path.join(self.settings.shown_directory, naming.temp_name(os.getpid(), next(_sequence)))
+        self.spill_path = os.path.join(self.settings.shown_directory, naming.temp_name(_PID, next(_sequence)))
         self.spill_fd = os.open(self.spill_path, _OPEN_FLAGS, 0o600)
         for piece in self.pending:
             _write_all(self.spill_fd, piece)
@@ -183,10 +184,10 @@ class InstanceWriter:
         self._open_target(self.subdir, meta)
         if self.fd is None:
             return
-        for piece in self.pending:
-            _write_all(self.fd, piece)
+        self.batch.extend(self.pending)
         self.pending, self.pending_size = [], 0
         if self.spill_fd is not None:
+            self.flush()
             with open(self.spill_path, "rb", buffering=0) as source:
                 while piece := source.read(_COPY_CHUNK):
                     _write_all(self.fd, piece)
@@ -201,7 +202,7 @@ class InstanceWriter:
                 self.error_directory = directory
                 self._fail(exc)
                 return
-            path = os.path.join(directory, naming.temp_name(os.getpid(), next(_sequence)))
+            path = os.path.join(directory, naming.temp_name(_PID, next(_sequence)))
             try:
                 self.fd = os.open(path, _OPEN_FLAGS, 0o666)
             except FileNotFoundError:
@@ -210,11 +211,7 @@ class InstanceWriter:
                 self._fail(exc)
                 return
             self.temp_path = path
-            try:
-                _write_all(self.fd, meta)
-            except OSError as exc:
-                self._fail(exc)
-                return
+            self.batch.append(meta)     # goes out with the first data in one writev()
             self.meta_length = len(meta)
             return
         self._fail(FileNotFoundError(2, os.strerror(2)))
@@ -283,21 +280,13 @@ class InstanceWriter:
         self._release_files()
 
     # ---- completing ---------------------------------------------------------
-    def finish(self) -> Outcome:
-        """Last fragment arrived: store (or not) and give the status to answer with."""
+    # A store ends in three steps so that a batch of them shares one journal commit
+    # (workers/committer.py): complete() when the last fragment is in, stage() before the
+    # round's sync that makes the data durable, publish() (the name) before the next one.
+
+    def complete(self) -> Outcome | None:
+        """Last fragment arrived: the answer when no file is to be made, None when it must be committed."""
         self.flush()
-        outcome = self._finish()
-        outcome.extra.update(self._event_facts())
-        return outcome
-
-    def _event_facts(self) -> dict:
-        """Study/Series Instance UID for the store event (None when absent or not decodable)."""
-        scanner = self.scanner or self.peek
-        facts = scanner.facts() if scanner is not None and scanner.error is None else None
-        return {"study_instance_uid": facts.study_instance_uid if facts else None,
-                "series_instance_uid": facts.series_instance_uid if facts else None}
-
-    def _finish(self) -> Outcome:
         if self.scanner is not None:
             try:
                 self.scanner.close()
@@ -307,45 +296,81 @@ class InstanceWriter:
                 raise UndecodableDataset(str(exc)) from exc
         if self.mode == "ignore":
             self.log("D", "received dataset is not stored since the storage mode is set to 'ignore'")
-            return Outcome(SUCCESS, size=self.size)
-        try:
-            if self.mode == "normal":
-                return self._finish_normal()
-            return self._finish_with(self.planned_path)
-        except OSError as exc:
-            self.log("E", f"cannot store received object: {self._shown_target()}: {exc.strerror}")
-            self._release_files()
-            return Outcome(OUT_OF_RESOURCES)
+            return self.outcome(SUCCESS, size=self.size)
+        if self.mode == "normal":
+            if self.scanner.is_empty:
+                self.log("D", "received dataset is empty, cannot store it")
+                self._release_files()
+                return self.outcome(CANNOT_UNDERSTAND)
+            if self.fd is None and self.error is None:
+                self._open_normal_target()   # small dataset: group 0008 was its end
+                self.flush()
+        return None
 
-    def _shown_target(self) -> str:
-        return self.planned_path or os.path.join(self._directory(self.subdir), "")
-
-    def _finish_normal(self) -> Outcome:
-        if self.scanner.is_empty:
-            self.log("D", "received dataset is empty, cannot store it")
-            self._release_files()
-            return Outcome(CANNOT_UNDERSTAND)
-        if self.fd is None and self.error is None:
-            self._open_normal_target()   # small dataset: group 0008 was its end
-        path = self._plan_path(self.subdir)
-        if path is None:
-            self._release_files()
-            return Outcome(CANNOT_UNDERSTAND)
-        if self.settings.filename_mode != "short-unique":
-            self.log("D", f"generated filename for received object: {path}")
-        return self._finish_with(path)
-
-    def _finish_with(self, path: str) -> Outcome:
-        self.planned_path = path
+    def stage(self) -> Outcome | None:
+        """Choose the final name (it may ask the supervisor); the answer if the store already failed."""
+        if self.mode == "normal":
+            path = self._plan_path(self.subdir)
+            if path is None:
+                self._release_files()
+                return self.outcome(CANNOT_UNDERSTAND)
+            if self.settings.filename_mode != "short-unique":
+                self.log("D", f"generated filename for received object: {path}")
+            self.planned_path = path
         if self.error is not None:
             if self.error_directory is not None:
                 self.log("E", f"cannot create directory for received object: {self.error_directory}: "
                               f"Cannot create directory: {self.error.strerror}")
             else:
-                self.log("E", f"cannot store received object: {path}: {self.error.strerror}")
+                self.log("E", f"cannot store received object: {self.planned_path}: {self.error.strerror}")
             self._release_files()
-            return Outcome(OUT_OF_RESOURCES)
-        return self._commit(path)
+            return self.outcome(OUT_OF_RESOURCES)
+        return None
+
+    def publish(self) -> Outcome:
+        """The data are durable (or durability is off): give the file its final name."""
+        try:
+            return self._publish()
+        except OSError as exc:
+            self.fail_commit(exc)
+            return self.outcome(OUT_OF_RESOURCES)
+
+    def fail_commit(self, exc: OSError) -> None:
+        """The batch's sync failed: nothing of this store keeps a name."""
+        self.log("E", f"cannot store received object: {self._shown_target()}: {exc.strerror}")
+        self._release_files()
+
+    def finish(self) -> Outcome:
+        """complete(), then both rounds at once: for callers without a reactor."""
+        from dcmrecv_cluster.workers.committer import commit_now
+
+        outcome = self.complete()
+        if outcome is None:
+            outcome = commit_now(self, self.settings.fsync)
+        return outcome
+
+    def outcome(self, status: int, path: str | None = None, size: int = 0) -> Outcome:
+        return Outcome(status, path, size, self._event_facts())
+
+    def _event_facts(self) -> dict:
+        """Study/Series Instance UID for the store event (None when absent or not decodable)."""
+        scanner = self.scanner or self.peek
+        facts = scanner.facts() if scanner is not None and scanner.error is None else None
+        return {"study_instance_uid": facts.study_instance_uid if facts else None,
+                "series_instance_uid": facts.series_instance_uid if facts else None}
+
+    def _shown_target(self) -> str:
+        return self.planned_path or os.path.join(self._directory(self.subdir), "")
+
+    @property
+    def directory(self) -> str:
+        """The folder of the temp file and of the final name."""
+        return os.path.dirname(self.temp_path or self.planned_path)
+
+    @property
+    def directories_to_sync(self) -> list[str]:
+        """Where this store changed a directory entry: its folder and the parents of folders it made."""
+        return [self.directory] + [os.path.dirname(made) for made in self.created_dirs]
 
     def _plan_path(self, subdir: str) -> str | None:
         """Directory and file name by dcmrecv's rules; None (and an E: line) when none can be made."""
@@ -366,18 +391,15 @@ class InstanceWriter:
             return None
         return os.path.join(self._directory(subdir), name)
 
-    def _commit(self, path: str) -> Outcome:
+    def _publish(self) -> Outcome:
         directory = os.path.dirname(self.temp_path)
-        if self.settings.fsync:
-            os.fsync(self.fd)
-        os.close(self.fd)
-        self.fd = None
+        path = self.planned_path
         mode = self.settings.filename_mode
         if mode == "short-unique":
             path = self._link_short_unique(directory)
             if path is None:
                 self._release_files()
-                return Outcome(CANNOT_UNDERSTAND)
+                return self.outcome(CANNOT_UNDERSTAND)
             self.log("D", f"generated filename for received object: {path}")
         elif mode == "unique":
             path = self._link_exclusive(path)
@@ -386,13 +408,19 @@ class InstanceWriter:
                 self.log("W", f"file already exists, overwriting: {path}")
             os.rename(self.temp_path, path)
             self.temp_path = None
-        if self.settings.fsync:
-            _fsync_directory(directory)
-            for made in self.created_dirs:
-                _fsync_directory(os.path.dirname(made))
-        self.created_dirs = []
+        self.planned_path = path
         self.log("I", f"Stored received object to file: {path}")
-        return Outcome(SUCCESS, path, self.size + self.meta_length)
+        return self.outcome(SUCCESS, path, self.size + self.meta_length)
+
+    def close_file(self) -> None:
+        """After the round's sync (which went through this descriptor)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def forget_created_directories(self) -> None:
+        """Once synced, folders made for this store belong to the tree (never removed on failure)."""
+        self.created_dirs = []
 
     def _link_exclusive(self, path: str) -> str:
         """A new name appears only if nothing had it: link() fails rather than replace."""
