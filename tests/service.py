@@ -37,10 +37,14 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: s
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+#: What reading /proc/<pid>/... raises when the process is gone (reaped, or exiting mid-read).
+VANISHED = (FileNotFoundError, ProcessLookupError)
+
+
 def children_of(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
+    except VANISHED:
         return []
 
 
@@ -55,7 +59,7 @@ def descendants_of(pid: int) -> list[int]:
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
+    except (*VANISHED, IndexError):
         return False
     return state != "Z"
 
@@ -78,9 +82,19 @@ class Receiver:
         return self.log_path.read_text(errors="replace")
 
     def workers(self) -> list[int]:
-        """Worker processes (multiprocess's resource tracker, if any, excluded)."""
-        return [pid for pid in children_of(self.process.pid)
-                if "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+        """Worker processes (multiprocess's resource tracker, if any, excluded).
+
+        A child may exit between the listing and the read of its cmdline: it is no worker then.
+        """
+        found = []
+        for pid in children_of(self.process.pid):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except VANISHED:
+                continue
+            if b"resource_tracker" not in cmdline:
+                found.append(pid)
+        return found
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         def answers():
@@ -96,7 +110,10 @@ class Receiver:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 for pid in descendants_of(self.process.pid):
-                    os.kill(pid, signal.SIGKILL)
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass    # exited since the listing
                 self.process.kill()
                 self.process.wait()
         self.log_file.close()

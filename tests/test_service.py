@@ -16,7 +16,8 @@ import pytest
 from conftest import STORESCP_CFG
 from instances import CT_IMAGE, MR_IMAGE, make_instance, make_series
 from rawscu import associate, dataset_bytes, p_data, store_command
-from service import alive, dcmtk, descendants_of, echo, free_port, hidden_files, storescu, stored_files, wait_until
+from service import (VANISHED, alive, dcmtk, descendants_of, echo, free_port, hidden_files, storescu, stored_files,
+                     wait_until)
 
 CLUSTER = ("--workers", "2", "-xf", STORESCP_CFG, "Default")
 
@@ -67,7 +68,11 @@ def _worker_owning(receiver, client: socket.socket) -> int:
             inode = fields[9]
     assert inode, "server side of the connection not found"
     for pid in receiver.workers():
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except VANISHED:
+            continue            # a worker that exited since the listing holds nothing
+        for fd in fds:
             try:
                 if os.readlink(fd) == f"socket:[{inode}]":
                     return pid
