@@ -36,7 +36,8 @@ from dcmrecv_cluster.shared.uidnames import DCMTK_UID_NAMES, is_valid_uid, looku
 
 DCMRECV = "/usr/bin/dcmrecv"
 STORESCP_CFG = "/etc/dcmtk/storescp.cfg"
-REFERENCE = Path("/work/shared/reference/dcmrecv-behaviour.md")
+#: DCMTK's name table (Appendices B and C of the dcmrecv 3.6.7 behaviour reference), kept with the tests.
+REFERENCE = Path(__file__).with_name("data") / "dcmtk-uid-names.md"
 
 IMPLICIT = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
