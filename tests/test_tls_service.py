@@ -336,11 +336,6 @@ def test_transport_layer_failure_exits_71_as_dcmrecv(pki, tls_options, fatal):
 
 def test_prompted_password_without_terminal_exits_71_as_dcmrecv(pki):
     """``+ps`` (default) with an encrypted key and no terminal: dcmrecv cannot prompt, exit 71."""
-    import inspect
-
-    from dcmrecv_cluster.supervisor import startup
-    if "resolve_password" not in inspect.getsource(startup.prepare_tls):
-        pytest.xfail("supervisor/startup.py still prompts with getpass (change listed in the TLS report)")
     (pki / "out71").mkdir(exist_ok=True)
     command = ["-od", "out71", "+tls", "server_enc.key", "server.pem", str(free_port())]
     ours = subprocess.run([CLUSTER, *command], capture_output=True, text=True, timeout=60, cwd=pki,
