@@ -13,11 +13,11 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from instances import CT_IMAGE
-from rawscu import VERIFICATION, associate_rq, p_data, store_command
-from service import echo
-
 from dcmrecv_cluster.workers import acse, dimse
+
+from .support.instances import CT_IMAGE
+from .support.rawscu import VERIFICATION, associate_rq, p_data, store_command
+from .support.service import echo
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 VALID_RQ = associate_rq([(1, VERIFICATION, ["1.2.840.10008.1.2"]), (3, CT_IMAGE, ["1.2.840.10008.1.2.1"])])[6:]

@@ -7,7 +7,7 @@ A-ASSOCIATE-AC/RJ each receiver sent is decoded with pynetdicom and compared fie
 our implementation class UID and version name may differ. The ``+v`` dumps are compared line by
 line the same way.
 
-``python tests/test_profiles.py`` (not a test) prints the worker CPU one association costs.
+``python -m tests.test_profiles`` (not a test; from the repository root) prints the worker CPU one association costs.
 """
 
 from __future__ import annotations
@@ -15,19 +15,17 @@ from __future__ import annotations
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+from .support.instances import CT_IMAGE, MR_IMAGE, SC_IMAGE, make_instance
+from .support.net import free_port
+from .support.service import BIN, Receiver, wait_until
+from .support.tools import STORESCP_CFG, dcmtk
 
-from instances import CT_IMAGE, MR_IMAGE, SC_IMAGE, make_instance  # noqa: E402
-from service import BIN, Receiver, dcmtk, free_port, wait_until  # noqa: E402
-
-STORESCP_CFG = "/etc/dcmtk/storescp.cfg"
 PRIVATE = "1.2.826.0.1.3680043.9.9999.1"
 VERIFICATION = "1.2.840.10008.1.1"
 EXPLICIT_LE, IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from .tools import dcmtk
+
+#: The venv of the test run: its dcmrecv-cluster is the one under test.
 BIN = Path(sys.executable).parent
-DCMTK = Path("/usr/bin")
-
-
-def dcmtk(tool: str) -> str:
-    """DCMTK's binary, never pynetdicom's same-named console script from the venv."""
-    path = DCMTK / tool
-    assert path.exists(), f"DCMTK {tool} is missing: make test installs the dcmtk package"
-    return str(path)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
