@@ -1,17 +1,15 @@
-"""Shared fixtures: a real dcmrecv-cluster on a free loopback port, stopped by PID afterwards."""
+"""Shared fixtures: a real dcmrecv-cluster on a free loopback port, stopped by PID afterwards; a test PKI."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from service import Receiver, free_port  # noqa: E402
-
-STORESCP_CFG = "/etc/dcmtk/storescp.cfg"
+from .support import tlsutil
+from .support.net import free_port
+from .support.service import Receiver
+from .support.tools import STORESCP_CFG
 
 
 @pytest.fixture
@@ -45,3 +43,17 @@ def live_receiver(tmp_path_factory):
     receiver.wait_ready()
     yield receiver
     receiver.stop()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    """The test PKI (tlsutil.make_pki), a hashed CA directory, DH parameters and a random seed file.
+
+    One per module: modules write their own files next to it (output folders, other DH parameters).
+    """
+    root = tmp_path_factory.mktemp("pki")
+    tlsutil.make_pki(root)
+    tlsutil.make_hash_dir(root / "cadir", root / "ca.pem")
+    tlsutil.write_dh_params(root / "dh2048.pem")
+    (root / "seed.bin").write_bytes(bytes(range(256)) * 4)
+    return root

@@ -34,9 +34,11 @@ from dcmrecv_cluster.shared.default_profile import (
 )
 from dcmrecv_cluster.shared.uidnames import DCMTK_UID_NAMES, is_valid_uid, lookup_symbolic_uid
 
-DCMRECV = "/usr/bin/dcmrecv"
-STORESCP_CFG = "/etc/dcmtk/storescp.cfg"
-REFERENCE = Path("/work/shared/reference/dcmrecv-behaviour.md")
+from .support.net import free_port
+from .support.tools import DCMRECV, STORESCP_CFG
+
+#: DCMTK's name table (Appendices B and C of the dcmrecv 3.6.7 behaviour reference), kept with the tests.
+REFERENCE = Path(__file__).with_name("data") / "dcmtk-uid-names.md"
 
 IMPLICIT = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -53,12 +55,6 @@ needs_dcmrecv = pytest.mark.skipif(not os.access(DCMRECV, os.X_OK), reason="DCMT
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def parse_log(stderr: bytes) -> list[tuple[str, str]]:

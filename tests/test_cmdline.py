@@ -33,9 +33,9 @@ from dcmrecv_cluster.shared.settings import (
     Group,
 )
 
-DCMRECV = "/usr/bin/dcmrecv"
+from .support.tools import DCMRECV, STORESCP_CFG
+
 REF_IDENTIFICATION = "$dcmtk: dcmrecv v3.6.7 2022-04-22 $"
-STORESCP_CFG = "/etc/dcmtk/storescp.cfg"
 
 pytestmark = pytest.mark.skipif(not os.access(DCMRECV, os.X_OK), reason="DCMTK dcmrecv not installed")
 

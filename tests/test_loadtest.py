@@ -19,8 +19,8 @@ from dcmrecv_cluster.loadtest.payload import InstanceSpec, PreparedInstance
 from dcmrecv_cluster.loadtest.servers import ServerSpec, start
 from dcmrecv_cluster.loadtest.uids import ROOT, UID_LENGTH, UidFactory, new_run_id
 
-STORESCP = "/usr/bin/storescp"
-DCMRECV = "/usr/bin/dcmrecv"
+from .support.tools import DCMRECV, STORESCP
+
 LOADTEST_DIR = pathlib.Path(__file__).resolve().parent.parent / "loadtest"
 
 needs_dcmtk = pytest.mark.skipif(not (os.access(STORESCP, os.X_OK) and os.access(DCMRECV, os.X_OK)),

@@ -13,7 +13,6 @@ import datetime
 import io
 import os
 import re
-import socket
 import struct
 import subprocess
 import sys
@@ -50,6 +49,9 @@ from dcmrecv_cluster.shared.part10 import (
     encode_meta,
 )
 
+from .support.net import free_port
+from .support.tools import DCMRECV, STORESCP_CFG, STORESCU
+
 CT = "1.2.840.10008.5.1.4.1.1.2"
 MR = "1.2.840.10008.5.1.4.1.1.4"
 PRIVATE = "1.2.3.4.5.6"
@@ -60,8 +62,6 @@ DEFLATED = "1.2.840.10008.1.2.1.99"
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 DCMTK_IMPL_UID = "1.2.276.0.7230010.3.0.3.6.7"
 
-DCMRECV = "/usr/bin/dcmrecv"
-STORESCU = "/usr/bin/storescu"
 HAVE_DCMTK = os.access(DCMRECV, os.X_OK) and os.access(STORESCU, os.X_OK)
 needs_dcmtk = pytest.mark.skipif(not HAVE_DCMTK, reason="DCMTK binaries not installed")
 # invalid UIDs and dates are sent on purpose
@@ -403,12 +403,6 @@ def test_read_dataset_facts_errors(data, ts):
 # differential tests against the real dcmrecv
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _listening(port: int) -> bool:
     """True once an IPv4 LISTEN socket on *port* shows up (no probe connection)."""
     with open("/proc/net/tcp") as fh:
@@ -421,12 +415,12 @@ def _listening(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def _dcmrecv(workdir: Path, *opts: str, config: tuple[str, str] = ("/etc/dcmtk/storescp.cfg", "Default")):
+def _dcmrecv(workdir: Path, *opts: str, config: tuple[str, str] = (STORESCP_CFG, "Default")):
     """Run dcmrecv -v in *workdir*/out; yield (port, outdir, logfile, start window)."""
     outdir = workdir / "out"
     outdir.mkdir()
     log = workdir / "dcmrecv.log"
-    port = _free_port()
+    port = free_port()
     t_before = int(time.time())
     with open(log, "wb") as fh:
         proc = subprocess.Popen(

@@ -16,14 +16,15 @@ import pytest
 import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
-from instances import CT_IMAGE, make_instance, make_series
-from rawscu import associate, associate_rq, dataset_bytes, read_pdu, release, store
-from service import BIN, free_port, storescu, stored_files, wait_until
-
 from dcmrecv_cluster.shared import part10
 from dcmrecv_cluster.supervisor.events import DROP_SLOW_SUBSCRIBER, EventPublisher
 from dcmrecv_cluster.workers.dimse import C_STORE_RQ, Command
 from dcmrecv_cluster.workers.storage import InstanceWriter, Namer, StorageSettings
+
+from .support.instances import CT_IMAGE, make_instance, make_series
+from .support.net import free_port
+from .support.rawscu import associate, associate_rq, dataset_bytes, read_pdu, release, store
+from .support.service import BIN, storescu, stored_files, wait_until
 
 CLUSTER = ("--workers", "2", "--embedded-profile", "--bind", "127.0.0.1")
 STATUS = str(BIN / "dcmrecv-cluster-status")

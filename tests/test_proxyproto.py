@@ -3,10 +3,8 @@ headers, and headers captured from the real HAProxy (IPv4, IPv6, LOCAL checks, T
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
-import struct
 import subprocess
 import time
 
@@ -27,25 +25,11 @@ from dcmrecv_cluster.supervisor.proxyproto import (
     trusted,
 )
 
-HAPROXY = "/usr/sbin/haproxy"
-SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+from .support.net import free_port
+from .support.proxyv2 import SIG, pack
+from .support.tools import HAPROXY
+
 ASSOCIATE_RQ_FIRST_BYTES = b"\x01\x00\x00\x00\x00\xb0"
-
-
-def pack(command: int = 1, family: int = 0x11, src=("192.0.2.7", 40001), dst=("198.51.100.1", 11112),
-         tlvs: list[tuple[int, bytes]] = (), length: int | None = None, crc: bool = False) -> bytes:
-    """An encoder written from the spec, independent of the parser under test."""
-    address = b""
-    if family in (0x11, 0x21):
-        address = (ipaddress.ip_address(src[0]).packed + ipaddress.ip_address(dst[0]).packed
-                   + struct.pack(">HH", src[1], dst[1]))
-    body = address + b"".join(struct.pack(">BH", t, len(v)) + v for t, v in tlvs)
-    if crc:
-        body += struct.pack(">BH", 0x03, 4) + bytes(4)
-    header = SIG + bytes((0x20 | command, family)) + struct.pack(">H", len(body) if length is None else length) + body
-    if crc:
-        header = header[:-4] + struct.pack(">I", crc32c(header))
-    return header
 
 
 class _Log:
@@ -302,7 +286,7 @@ def test_headers_captured_from_haproxy(tmp_path):
     stub.bind(("127.0.0.1", 0))
     stub.listen(16)
     stub.settimeout(10)
-    front4, front6 = _free("127.0.0.1"), _free("::1", socket.AF_INET6)
+    front4, front6 = free_port("127.0.0.1"), free_port("::1", family=socket.AF_INET6)
     cfg = tmp_path / "h.cfg"
     cfg.write_text(f"""
 global
@@ -361,12 +345,6 @@ backend b
         proc.terminate()
         proc.wait(10)
         stub.close()
-
-
-def _free(host: str, family=socket.AF_INET) -> int:
-    with socket.socket(family) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _connect_when_up(address, family, source):

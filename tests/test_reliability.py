@@ -14,11 +14,11 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from conftest import STORESCP_CFG
-from instances import CT_IMAGE, make_instance, make_series
-from rawscu import (VERIFICATION, associate, associate_rq, dataset_bytes, p_data, read_pdu, release, store,
-                    store_command)
-from service import echo, hidden_files, storescu, stored_files, wait_until
+from .support.instances import CT_IMAGE, make_instance, make_series
+from .support.rawscu import (VERIFICATION, associate, associate_rq, dataset_bytes, p_data, read_pdu, release, store,
+                             store_command)
+from .support.service import echo, hidden_files, storescu, stored_files, wait_until
+from .support.tools import STORESCP_CFG
 
 CLUSTER = ("--workers", "2", "-xf", STORESCP_CFG, "Default")
 

@@ -24,28 +24,15 @@ import pytest
 
 from dcmrecv_cluster.shared import naming
 from dcmrecv_cluster.supervisor import drain
-from service import BIN, descendants_of, stored_files, wait_until
 
-HAPROXY = "/usr/sbin/haproxy"
+from .support.net import free_port
+from .support.service import BIN, descendants_of, stored_files, wait_until
+from .support.tools import HAPROXY
+
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 INTER = "500ms"              # check and agent interval for the tests (shipped: 1s)
 needs_haproxy = pytest.mark.skipif(not os.access(HAPROXY, os.X_OK),
-                                   reason="/usr/sbin/haproxy absent: `make test` installs the haproxy package")
-
-
-def _free_port(*hosts: str) -> int:
-    """A port free on every one of `hosts` (nodes share one port number on their own addresses)."""
-    while True:
-        with socket.socket() as s:
-            s.bind((hosts[0], 0))
-            port = s.getsockname()[1]
-        try:
-            for host in hosts:
-                with socket.socket() as s:
-                    s.bind((host, port))
-            return port
-        except OSError:
-            continue
+                                   reason=f"{HAPROXY} absent: `make test` installs the haproxy package")
 
 
 class Node:
@@ -173,18 +160,18 @@ def _finish(proc: subprocess.Popen, json_path: Path, timeout: float = 120) -> di
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     if not os.access(HAPROXY, os.X_OK):
-        pytest.skip("/usr/sbin/haproxy absent: `make test` installs the haproxy package")
+        pytest.skip(f"{HAPROXY} absent: `make test` installs the haproxy package")
     work = tmp_path_factory.mktemp("cluster")
     out = work / "shared-od"              # one output folder for all nodes (+fd)
     out.mkdir()
     addresses = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
-    port, agent = _free_port(*addresses), _free_port(*addresses)
+    port, agent = free_port(*addresses), free_port(*addresses)
     nodes = {n: Node(n, port, agent, out, work) for n in (1, 2, 3)}
     balancer = None
     try:
         for node in nodes.values():
             node.wait_ready()
-        balancer = Balancer(work, _free_port("127.0.0.1"), port, agent)
+        balancer = Balancer(work, free_port("127.0.0.1"), port, agent)
         for name in ("n1", "n2", "n3"):
             balancer.wait_state(name, "UP")
         yield {"nodes": nodes, "lb": balancer, "out": out, "work": work}
@@ -337,10 +324,10 @@ def test_operator_drain_holds_while_the_agent_keeps_answering(cluster):
 def test_node_reads_proxy_headers_before_the_hand_off(tmp_path):
     """Without HAProxy: the client's address from PROXY reaches the log; LOCAL probes pass a full
     node (--max-associations) while clients are refused; no header or an untrusted peer: closed."""
-    from rawscu import VERIFICATION, associate_rq, read_pdu, release
-    from test_proxyproto import pack
+    from .support.proxyv2 import pack
+    from .support.rawscu import VERIFICATION, associate_rq, read_pdu, release
 
-    port, agent = _free_port("127.0.0.41"), _free_port("127.0.0.41")
+    port, agent = free_port("127.0.0.41"), free_port("127.0.0.41")
     node = Node(1, port, agent, tmp_path, tmp_path, extra=["--max-associations", "1", "--drain-notice", "0"],
                 address="127.0.0.41")
     rq = associate_rq([(1, VERIFICATION, ["1.2.840.10008.1.2"])])
@@ -399,7 +386,7 @@ def test_fsu_candidates_of_different_nodes_never_meet():
 def test_fsu_from_three_nodes_into_one_directory(tmp_path):
     out = tmp_path / "shared-od"
     out.mkdir()
-    port, agent = _free_port("127.0.0.31", "127.0.0.32", "127.0.0.33"), _free_port("127.0.0.31", "127.0.0.32", "127.0.0.33")
+    port, agent = free_port("127.0.0.31", "127.0.0.32", "127.0.0.33"), free_port("127.0.0.31", "127.0.0.32", "127.0.0.33")
     nodes = [Node(n, port, agent, out, tmp_path, extra=["+fsu", "--drain-notice", "0"], address=f"127.0.0.3{n}",
                   proxy=False)
              for n in (1, 2, 3)]
@@ -466,7 +453,7 @@ def test_drain_notice_defaults():
 
 def test_agent_server_answers_one_line_and_closes():
     class O:
-        agent_port, bind_address = _free_port("127.0.0.1"), "127.0.0.1"
+        agent_port, bind_address = free_port("127.0.0.1"), "127.0.0.1"
 
     now = [0.0]
     agent = drain.open_agent(O(), drain.Lifecycle(clock=lambda: now[0]))

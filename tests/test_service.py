@@ -13,10 +13,12 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from conftest import STORESCP_CFG
-from instances import CT_IMAGE, MR_IMAGE, make_instance, make_series
-from rawscu import associate, dataset_bytes, p_data, store_command
-from service import alive, dcmtk, descendants_of, echo, free_port, hidden_files, storescu, stored_files, wait_until
+from .support.instances import CT_IMAGE, MR_IMAGE, make_instance, make_series
+from .support.net import free_port
+from .support.rawscu import associate, dataset_bytes, p_data, store_command
+from .support.service import (BIN, VANISHED, alive, descendants_of, echo, hidden_files, storescu, stored_files,
+                              wait_until)
+from .support.tools import STORESCP_CFG, dcmtk
 
 CLUSTER = ("--workers", "2", "-xf", STORESCP_CFG, "Default")
 
@@ -67,7 +69,11 @@ def _worker_owning(receiver, client: socket.socket) -> int:
             inode = fields[9]
     assert inode, "server side of the connection not found"
     for pid in receiver.workers():
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except VANISHED:
+            continue            # a worker that exited since the listing holds nothing
+        for fd in fds:
             try:
                 if os.readlink(fd) == f"socket:[{inode}]":
                     return pid
@@ -132,7 +138,6 @@ def test_sigterm_drains_in_flight_association_and_exits_0(receiver_factory, tmp_
 
 
 def _dcmrecv_and_ours(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
-    from service import BIN
     theirs = subprocess.run([dcmtk("dcmrecv"), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
     ours = subprocess.run([str(BIN / "dcmrecv-cluster"), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
     return theirs, ours

@@ -24,7 +24,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -34,18 +33,18 @@ from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from instances import CT_IMAGE, MR_IMAGE, SC_IMAGE, make_instance  # noqa: E402
-from service import BIN, Receiver, dcmtk, free_port, hidden_files, stored_files, wait_until  # noqa: E402
-
-from dcmrecv_cluster.shared.part10 import (  # noqa: E402
+from dcmrecv_cluster.shared.part10 import (
     BIT_PRESERVING_VERSION_NAME,
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
 )
 
-DCMRECV = "/usr/bin/dcmrecv"
+from .support import rawscu
+from .support.instances import CT_IMAGE, MR_IMAGE, SC_IMAGE, make_instance
+from .support.net import free_port
+from .support.service import BIN, Receiver, hidden_files, stored_files, wait_until
+from .support.tools import DCMRECV, dcmtk
+
 pytestmark = [
     pytest.mark.skipif(not os.access(DCMRECV, os.X_OK), reason="DCMTK dcmrecv not installed"),
     pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -97,59 +96,25 @@ TWO_WORKERS = "fd-ssd"   # the configuration used for the same-instance race
 # a raw SCU: sends whatever dataset bytes a test wants
 
 
-def _item(kind: int, payload: bytes) -> bytes:
-    return struct.pack(">BxH", kind, len(payload)) + payload
-
-
-def _ui(uid: str) -> bytes:
-    raw = uid.encode()
-    return raw + b"\0" if len(raw) % 2 else raw
-
-
 class RawSCU:
     """Associates with one context and sends C-STOREs of arbitrary bytes, fragment by fragment."""
 
     def __init__(self, port: int, abstract: str = CT_IMAGE, transfer: str = EXPLICIT_LE,
                  calling: str = "RAWSCU", max_pdu: int = 16384) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-        items = _item(0x10, b"1.2.840.10008.3.1.1.1")
-        items += _item(0x20, bytes((1, 0, 0, 0)) + _item(0x30, abstract.encode()) + _item(0x40, transfer.encode()))
-        items += _item(0x50, _item(0x51, struct.pack(">I", max_pdu)) + _item(0x52, b"1.2.3.4.5"))
-        body = struct.pack(">HH", 1, 0) + b"ANY-SCP".ljust(16) + calling.encode().ljust(16) + bytes(32) + items
-        self.sock.sendall(struct.pack(">BxI", 1, len(body)) + body)
-        kind, body = self.read_pdu()
+        self.sock.sendall(rawscu.associate_rq([(1, abstract, [transfer])], calling=calling.encode(),
+                                              max_pdu=max_pdu))
+        kind, body = rawscu.read_pdu(self.sock)
         assert kind == 2, f"association not accepted (PDU type {kind})"
-        offset, results = 68, []
-        while offset < len(body):
-            item, length = struct.unpack_from(">BxH", body, offset)
-            if item == 0x21:
-                results.append(body[offset + 6])
-            offset += 4 + length
+        results = rawscu.context_results(body)
         assert results == [0], f"presentation context not accepted: {results}"
         self.fragment = max_pdu - 12
 
-    def _exact(self, n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            chunk = self.sock.recv(n - len(out))
-            if not chunk:
-                raise ConnectionError("closed by peer")
-            out += chunk
-        return out
-
-    def read_pdu(self) -> tuple[int, bytes]:
-        kind, length = struct.unpack(">BxI", self._exact(6))
-        return kind, self._exact(length)
-
     def pdv(self, control: int, payload: bytes) -> None:
-        self.sock.sendall(struct.pack(">BxIIBB", 4, len(payload) + 6, len(payload) + 2, 1, control) + payload)
+        self.sock.sendall(rawscu.p_data(1, control, payload))
 
     def command(self, sop_class: str, sop_instance: str, message_id: int = 1) -> None:
-        def el(e, v):
-            return struct.pack("<HHI", 0, e, len(v)) + v
-        body = (el(2, _ui(sop_class)) + el(0x100, b"\x01\x00") + el(0x110, struct.pack("<H", message_id))
-                + el(0x700, b"\0\0") + el(0x800, b"\0\0") + el(0x1000, _ui(sop_instance)))
-        self.pdv(0x03, el(0, struct.pack("<I", len(body))) + body)
+        self.pdv(0x03, rawscu.store_command(sop_class, sop_instance, message_id))
 
     def data(self, data: bytes, last: bool = True) -> None:
         view = memoryview(data)
@@ -162,18 +127,15 @@ class RawSCU:
     def status(self) -> int | str:
         """The C-STORE-RSP status, or 'aborted' / 'closed' when no response came."""
         try:
-            kind, body = self.read_pdu()
-        except (ConnectionError, OSError):
+            kind, body = rawscu.read_pdu(self.sock)
+        except OSError:
             return "closed"
         if kind != 4:
-            return "aborted" if kind == 7 else f"pdu {kind}"
-        cmd, offset = body[6:], 0
-        while offset < len(cmd):
-            _group, element, length = struct.unpack_from("<HHI", cmd, offset)
-            if element == 0x900:
-                return struct.unpack_from("<H", cmd, offset + 8)[0]
-            offset += 8 + length
-        return "no status"
+            return {0: "closed", 7: "aborted"}.get(kind, f"pdu {kind}")
+        try:
+            return rawscu.response_status(body)
+        except AssertionError:
+            return "no status"
 
     def store(self, sop_class: str, sop_instance: str, data: bytes) -> int | str:
         self.command(sop_class, sop_instance)
@@ -182,14 +144,14 @@ class RawSCU:
 
     def release(self) -> None:
         try:
-            self.sock.sendall(bytes((5, 0, 0, 0, 0, 4, 0, 0, 0, 0)))
-            self.read_pdu()
-        except (ConnectionError, OSError):
+            self.sock.sendall(rawscu.RELEASE_RQ)
+            rawscu.read_pdu(self.sock)
+        except OSError:
             pass
         self.sock.close()
 
     def abort(self) -> None:
-        self.sock.sendall(bytes((7, 0, 0, 0, 0, 4, 0, 0, 0, 0)))
+        self.sock.sendall(rawscu.ABORT)
         self.sock.close()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import struct
 import subprocess
 import threading
 import time
@@ -20,10 +19,13 @@ from pathlib import Path
 import pydicom
 import pytest
 
-import tlsutil
-from conftest import STORESCP_CFG
-from instances import make_series
-from service import BIN, Receiver, dcmtk, free_port, wait_until
+from .support import tlsutil
+from .support.instances import make_series
+from .support.net import free_port
+from .support.rawscu import (IMPLICIT_LE, RELEASE_RQ, VERIFICATION, associate_rq, echo_command, p_data, read_pdu,
+                             response_status)
+from .support.service import BIN, Receiver, wait_until
+from .support.tools import STORESCP_CFG, dcmtk
 
 CLUSTER = str(BIN / "dcmrecv-cluster")
 CLIENT = ("+tls", "client.key", "client.pem", "+cf", "ca.pem")
@@ -63,24 +65,6 @@ def negotiated(client_output: str) -> tuple[str, ...]:
                  if line.startswith(("D:   Protocol", "D:   Ciphersuite")))
 
 
-def _item(kind: int, value: bytes) -> bytes:
-    return struct.pack(">BxH", kind, len(value)) + value
-
-
-def _recv_pdu(sock) -> tuple[int, bytes]:
-    header = _recv_exact(sock, 6)
-    return header[0], _recv_exact(sock, struct.unpack(">L", header[2:])[0])
-
-
-def _recv_exact(sock, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        assert chunk, "connection closed"
-        data += chunk
-    return data
-
-
 def tls_association(port: int, pki: Path) -> ssl.SSLSocket:
     """A hand-made TLS SCU holding an accepted Verification association open."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -88,44 +72,24 @@ def tls_association(port: int, pki: Path) -> ssl.SSLSocket:
     context.load_verify_locations(str(pki / "ca.pem"))
     context.load_cert_chain(str(pki / "client.pem"), str(pki / "client.key"))
     sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30))
-    presentation = _item(0x20, bytes((1, 0, 0, 0)) + _item(0x30, b"1.2.840.10008.1.1")
-                         + _item(0x40, b"1.2.840.10008.1.2"))
-    user = _item(0x50, _item(0x51, struct.pack(">L", 16384)) + _item(0x52, b"1.2.3.4"))
-    body = (struct.pack(">HH", 1, 0) + b"ANY-SCP".ljust(16) + b"RAWTLS".ljust(16) + bytes(32)
-            + _item(0x10, b"1.2.840.10008.3.1.1.1") + presentation + user)
-    sock.sendall(struct.pack(">BxL", 1, len(body)) + body)
-    kind, _ = _recv_pdu(sock)
+    sock.sendall(associate_rq([(1, VERIFICATION, [IMPLICIT_LE])], calling=b"RAWTLS"))
+    kind, _ = read_pdu(sock)
     assert kind == 0x02, f"association not accepted (PDU type {kind:#x})"
     return sock
 
 
 def c_echo(sock) -> bool:
-    def element(tag: int, value: bytes) -> bytes:
-        return struct.pack("<HHL", 0, tag, len(value)) + value
-    rest = (element(0x0002, b"1.2.840.10008.1.1\x00") + element(0x0100, struct.pack("<H", 0x0030))
-            + element(0x0110, struct.pack("<H", 7)) + element(0x0800, struct.pack("<H", 0x0101)))
-    command = element(0x0000, struct.pack("<L", len(rest))) + rest
-    sock.sendall(struct.pack(">BxLLBB", 4, len(command) + 6, len(command) + 2, 1, 0x03) + command)
-    kind, body = _recv_pdu(sock)
-    return kind == 0x04 and struct.pack("<HHLH", 0, 0x0900, 2, 0) in body  # Status 0x0000
+    sock.sendall(p_data(1, 0x03, echo_command()))
+    kind, body = read_pdu(sock)
+    return kind == 0x04 and response_status(body) == 0
 
 
 def release(sock) -> int:
-    sock.sendall(bytes((5, 0, 0, 0, 0, 4, 0, 0, 0, 0)))
-    return _recv_pdu(sock)[0]
+    sock.sendall(RELEASE_RQ)
+    return read_pdu(sock)[0]
 
 
 # ----------------------------------------------------------------------------- fixtures
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tls-service")
-    tlsutil.make_pki(root)
-    tlsutil.make_hash_dir(root / "cadir", root / "ca.pem")
-    tlsutil.write_dh_params(root / "dh2048.pem")
-    (root / "seed.bin").write_bytes(bytes(range(256)) * 4)
-    return root
-
 
 @pytest.fixture(scope="module")
 def receivers(pki):
@@ -336,11 +300,6 @@ def test_transport_layer_failure_exits_71_as_dcmrecv(pki, tls_options, fatal):
 
 def test_prompted_password_without_terminal_exits_71_as_dcmrecv(pki):
     """``+ps`` (default) with an encrypted key and no terminal: dcmrecv cannot prompt, exit 71."""
-    import inspect
-
-    from dcmrecv_cluster.supervisor import startup
-    if "resolve_password" not in inspect.getsource(startup.prepare_tls):
-        pytest.xfail("supervisor/startup.py still prompts with getpass (change listed in the TLS report)")
     (pki / "out71").mkdir(exist_ok=True)
     command = ["-od", "out71", "+tls", "server_enc.key", "server.pem", str(free_port())]
     ours = subprocess.run([CLUSTER, *command], capture_output=True, text=True, timeout=60, cwd=pki,

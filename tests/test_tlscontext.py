@@ -8,7 +8,6 @@ and the negotiated version/cipher compared with what real dcmrecv negotiates.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import pickle
 import socket
@@ -32,13 +31,10 @@ from dcmrecv_cluster.shared.tlscontext import (
     peer_subject,
 )
 
-_spec = importlib.util.spec_from_file_location("_dcmrecv_test_tlsutil", Path(__file__).with_name("tlsutil.py"))
-tlsutil = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = tlsutil  # dataclasses need the module registered
-_spec.loader.exec_module(tlsutil)
+from .support import tlsutil
+from .support.net import free_port
+from .support.tools import DCMRECV, OPENSSL
 
-DCMRECV = "/usr/bin/dcmrecv"
-OPENSSL = "/usr/bin/openssl"
 NOISE = ("no configuration file specified", "no data dictionary loaded")
 
 pytestmark = [
@@ -49,13 +45,6 @@ pytestmark = [
 
 # ----------------------------------------------------------------------------- fixtures
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pki")
-    tlsutil.make_pki(root)
-    return root
-
-
 @pytest.fixture
 def in_pki(pki, monkeypatch):
     """Run with the PKI folder as cwd so relative names appear in messages as in dcmrecv's."""
@@ -65,12 +54,6 @@ def in_pki(pki, monkeypatch):
 
 def base(**kw) -> TLSSettings:
     return dataclasses.replace(TLSSettings("server.key", "server.pem", ca_files=("ca.pem",)), **kw)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def parse_log(stderr: str) -> list[tuple[str, str]]:

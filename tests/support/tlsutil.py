@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from .tools import OPENSSL
+
 PASSWORD = "s3cret pass"
-OPENSSL = "/usr/bin/openssl"
 
 
 def _name(cn: str, org: str = "Test") -> x509.Name:

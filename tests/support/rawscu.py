@@ -6,6 +6,7 @@ import socket
 import struct
 
 APPLICATION_CONTEXT = b"1.2.840.10008.3.1.1.1"
+IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 VERIFICATION = "1.2.840.10008.1.1"
 
@@ -25,13 +26,35 @@ def associate_rq(contexts: list[tuple[int, str, list[str]]], called: bytes = b"A
     return struct.pack(">BxL", 1, len(body)) + body
 
 
+def _receive(sock: socket.socket, count: int) -> bytes:
+    """Up to ``count`` bytes, fewer only if the peer closed (a loop: TLS sockets take no MSG_WAITALL)."""
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def read_pdu(sock: socket.socket) -> tuple[int, bytes]:
     """One PDU (type, body); (0, b"") when the peer closed the connection."""
-    header = sock.recv(6, socket.MSG_WAITALL)
+    header = _receive(sock, 6)
     if len(header) < 6:
         return 0, b""
     length = struct.unpack(">L", header[2:6])[0]
-    return header[0], sock.recv(length, socket.MSG_WAITALL)
+    return header[0], _receive(sock, length)
+
+
+def context_results(accept_body: bytes) -> list[int]:
+    """The result of each presentation context of an A-ASSOCIATE-AC body (0: acceptance)."""
+    offset, results = 68, []
+    while offset + 4 <= len(accept_body):
+        kind, length = struct.unpack_from(">BxH", accept_body, offset)
+        if kind == 0x21:
+            results.append(accept_body[offset + 6])
+        offset += 4 + length
+    return results
 
 
 def associate(port: int, abstract: str, ts: str = EXPLICIT_LE, timeout: float = 30) -> socket.socket:
@@ -59,6 +82,13 @@ def store_command(sop_class: str, sop_instance: str, message_id: int = 7) -> byt
     body = (_element(0x0002, _ui(sop_class)) + _element(0x0100, struct.pack("<H", 1))
             + _element(0x0110, struct.pack("<H", message_id)) + _element(0x0700, struct.pack("<H", 0))
             + _element(0x0800, struct.pack("<H", 0)) + _element(0x1000, _ui(sop_instance)))
+    return _element(0x0000, struct.pack("<L", len(body))) + body
+
+
+def echo_command(message_id: int = 7) -> bytes:
+    """A C-ECHO-RQ command set (no dataset)."""
+    body = (_element(0x0002, _ui(VERIFICATION)) + _element(0x0100, struct.pack("<H", 0x0030))
+            + _element(0x0110, struct.pack("<H", message_id)) + _element(0x0800, struct.pack("<H", 0x0101)))
     return _element(0x0000, struct.pack("<L", len(body))) + body
 
 
@@ -90,8 +120,12 @@ def store(sock: socket.socket, sop_class: str, sop_instance: str, dataset: bytes
     return response_status(body)
 
 
+RELEASE_RQ = bytes((5, 0, 0, 0, 0, 4, 0, 0, 0, 0))
+ABORT = bytes((7, 0, 0, 0, 0, 4, 0, 0, 0, 0))
+
+
 def release(sock: socket.socket) -> None:
-    sock.sendall(bytes((5, 0, 0, 0, 0, 4, 0, 0, 0, 0)))
+    sock.sendall(RELEASE_RQ)
     kind, _ = read_pdu(sock)
     assert kind == 0x06
     sock.close()

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from .tools import dcmtk
+
+#: The venv of the test run: its dcmrecv-cluster is the one under test.
 BIN = Path(sys.executable).parent
-DCMTK = Path("/usr/bin")
-
-
-def dcmtk(tool: str) -> str:
-    """DCMTK's binary, never pynetdicom's same-named console script from the venv."""
-    path = DCMTK / tool
-    assert path.exists(), f"DCMTK {tool} is missing: make test installs the dcmtk package"
-    return str(path)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
@@ -37,10 +25,14 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: s
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+#: What reading /proc/<pid>/... raises when the process is gone (reaped, or exiting mid-read).
+VANISHED = (FileNotFoundError, ProcessLookupError)
+
+
 def children_of(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
+    except VANISHED:
         return []
 
 
@@ -55,7 +47,7 @@ def descendants_of(pid: int) -> list[int]:
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
+    except (*VANISHED, IndexError):
         return False
     return state != "Z"
 
@@ -78,9 +70,19 @@ class Receiver:
         return self.log_path.read_text(errors="replace")
 
     def workers(self) -> list[int]:
-        """Worker processes (multiprocess's resource tracker, if any, excluded)."""
-        return [pid for pid in children_of(self.process.pid)
-                if "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+        """Worker processes (multiprocess's resource tracker, if any, excluded).
+
+        A child may exit between the listing and the read of its cmdline: it is no worker then.
+        """
+        found = []
+        for pid in children_of(self.process.pid):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except VANISHED:
+                continue
+            if b"resource_tracker" not in cmdline:
+                found.append(pid)
+        return found
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         def answers():
@@ -96,7 +98,10 @@ class Receiver:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 for pid in descendants_of(self.process.pid):
-                    os.kill(pid, signal.SIGKILL)
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass    # exited since the listing
                 self.process.kill()
                 self.process.wait()
         self.log_file.close()

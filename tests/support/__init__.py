@@ -1,0 +1,2 @@
+"""Helpers shared by the test modules, one home for each: ports (net), outside programs (tools),
+the running service (service), a hand-made SCU (rawscu), DICOM instances (instances), a PKI (tlsutil)."""
