@@ -1,23 +1,25 @@
-"""Group commit: the stores that finish while one sync is in flight share the next one.
+"""Group commit: the stores that finish while a sync is in flight share the next one.
 
 Durable one by one, every store waits for two journal commits (its data, then
 its directory entry), and a journaled filesystem does a few hundred of those a
-second. Here the worker's stores go through rounds, and each round costs one
-``syncfs()`` per folder touched (the first on a filesystem commits the journal
-for everything in it; the next find nothing left to do):
+second. Here a worker's stores share ``syncfs()`` calls instead: one per folder
+touched (the first on a filesystem commits the journal for everything in it;
+the next find nothing left to do). A store is
 
-    round r:  rename the batch whose data round r-1 made durable
-              syncfs()  -> those names and the data of every store that
-                           finished since round r-1 are durable together
-              answer the renamed batch; the newer one is renamed in round r+1
+    staged    its data written; waits for a sync that starts after that
+    renamed   once such a sync returned: its final name; waits for a sync
+              that starts after the rename
+    answered  once such a sync returned
 
-A name never appears before its data are on disk, and no success is answered
-before the name is. Nothing waits to fill a batch: a lone store takes two
-rounds at once, and batches grow only while a sync is in flight.
+so a name never appears before its data are on disk, and no success is
+answered before the name is. A sync starts as soon as some store waits for one
+and fewer than ``SYNCS_IN_FLIGHT`` are running: nothing waits to fill a batch,
+a lone store is committed at once, and while the journal commits one batch
+the next one's data are already being written back.
 
 Everything but the sync runs on the reactor's thread: stage() and the renames
 are a few cheap system calls, and keeping them there avoids handing the GIL
-back and forth for each one. The one thread here only calls syncfs(), which
+back and forth for each one. The threads here only call syncfs(), which
 releases the GIL for its whole duration.
 """
 
@@ -109,8 +111,11 @@ def commit_now(writer, durable: bool):
     return answers[0][1]
 
 
+SYNCS_IN_FLIGHT = 2
+
+
 class GroupCommit:
-    """The rounds of one worker, driven from its loop; ``answer(token, outcome)`` resumes a store's owner."""
+    """The stores of one worker, driven from its loop; ``answer(token, outcome)`` resumes a store's owner."""
 
     def __init__(self, durable: bool, answer: Callable[[object, object], None],
                  call_soon_threadsafe: Callable[[Callable[[], None]], None]) -> None:
@@ -118,13 +123,15 @@ class GroupCommit:
         self.answer = answer
         self.call_soon_threadsafe = call_soon_threadsafe
         self.tokens: dict[int, object] = {}
-        self.finished: list = []        # staged since the sync in flight began: synced by the next round
-        self.synced: list = []          # data durable: renamed in the next round
-        self.in_flight: tuple[list, list, list] | None = None   # (staged, renamed, answers) of the round
+        self.started = 0                # syncs started so far; a store waits for one numbered higher
+        self.in_flight = 0
+        self.staged: list = []          # (writer, first sync that covers its data)
+        self.renamed: list = []         # (writer, first sync that covers its name, outcome to answer)
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._sync_thread, name="syncfs", daemon=True)
-        if durable:
-            self.thread.start()
+        self.threads = [threading.Thread(target=self._sync_thread, name=f"syncfs-{n}", daemon=True)
+                        for n in range(SYNCS_IN_FLIGHT if durable else 0)]
+        for thread in self.threads:
+            thread.start()
 
     def submit(self, writer, token) -> None:
         outcome = writer.stage()
@@ -136,39 +143,55 @@ class GroupCommit:
             self.answer(token, outcome)
             return
         self.tokens[id(writer)] = token
-        self.finished.append(writer)
-        if self.in_flight is None:
-            self._start_round()
+        self.staged.append((writer, self.started + 1))
+        self._start_syncs()
 
-    def _start_round(self) -> None:
-        answers, renamed = _publish_all(self.synced)
-        staged, self.finished, self.synced = self.finished, [], []
-        self.in_flight = (staged, renamed, answers)
-        self.jobs.put((staged, renamed))
+    def _start_syncs(self) -> None:
+        while self.in_flight < SYNCS_IN_FLIGHT:
+            number = self.started + 1
+            staged = [writer for writer, need in self.staged if need == number]
+            renamed = [writer for writer, need, _ in self.renamed if need == number]
+            if not staged and not renamed:
+                return
+            self.started = number
+            self.in_flight += 1
+            self.jobs.put((number, staged, renamed))
 
     def _sync_thread(self) -> None:
         while (job := self.jobs.get()) is not None:
+            number, staged, renamed = job
             try:
-                sync(*job)
+                sync(staged, renamed)
                 error = None
             except OSError as exc:
                 error = exc
-            self.call_soon_threadsafe(lambda error=error: self._round_done(error))
+            self.call_soon_threadsafe(lambda number=number, error=error: self._synced(number, error))
 
-    def _round_done(self, error: OSError | None) -> None:
-        staged, renamed, answers = self.in_flight
-        self.in_flight = None
-        if error is None:
-            self.synced = staged
+    def _synced(self, number: int, error: OSError | None) -> None:
+        """On the loop: sync ``number`` returned; everything waiting for it moves on."""
+        self.in_flight -= 1
+        durable = [writer for writer, need in self.staged if need <= number]
+        self.staged = [(writer, need) for writer, need in self.staged if need > number]
+        named = [(writer, outcome) for writer, need, outcome in self.renamed if need <= number]
+        self.renamed = [entry for entry in self.renamed if entry[1] > number]
+        if error is not None:
+            answers = _sync_failed(error, durable, [writer for writer, _ in named])
+            _settle([writer for writer, _ in named])
         else:
-            answers = [pair for pair in answers if pair[0] not in renamed] + _sync_failed(error, staged, renamed)
-        _settle(renamed)
-        if self.finished or self.synced:
-            self._start_round()
+            answers = named
+            _settle([writer for writer, _ in named])
+            published, renamed = _publish_all(durable)
+            for writer, outcome in published:
+                if writer in renamed:
+                    self.renamed.append((writer, self.started + 1, outcome))
+                else:
+                    answers.append((writer, outcome))
+        self._start_syncs()
         for writer, outcome in answers:
             self.answer(self.tokens.pop(id(writer)), outcome)
 
     def close(self) -> None:
-        if self.durable:
+        for _ in self.threads:
             self.jobs.put(None)
-            self.thread.join()
+        for thread in self.threads:
+            thread.join()
