@@ -38,7 +38,7 @@ class Tally:
             row = self.series[sec] = [0, 0, 0]
         return row
 
-    def merge(self, other: "Tally") -> None:
+    def merge(self, other: Tally) -> None:
         for name in ("ok", "warnings", "failed", "not_sent", "bytes_ok", "associations",
                      "gave_up", "retried", "recovered"):
             setattr(self, name, getattr(self, name) + getattr(other, name))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Collection, Iterable, Mapping
 
 from dcmrecv_cluster.shared.uidnames import is_valid_uid, lookup_symbolic_uid
 
@@ -71,7 +71,7 @@ class AssociationConfigError(Exception):
         self.log_lines = _split_lines(dcmtk_log_lines[:-1] + extra + dcmtk_log_lines[-1:])
 
     @classmethod
-    def parse_failure(cls, path: str, text: str, location: str | None = None) -> "AssociationConfigError":
+    def parse_failure(cls, path: str, text: str, location: str | None = None) -> AssociationConfigError:
         """Error from reading the file (``DcmSCPConfig::loadAssociationCfgFile`` logs it first)."""
         return cls(
             text,
@@ -91,7 +91,7 @@ def _split_lines(messages: list[tuple[str, str]]) -> list[tuple[str, str]]:
 class _ParseError(Exception):
     """Internal: DCMTK condition text plus where in the file it arose."""
 
-    def __init__(self, text: str, where: "_Where | None" = None) -> None:
+    def __init__(self, text: str, where: _Where | None = None) -> None:
         super().__init__(text)
         self.text = text
         self.where = where
@@ -200,9 +200,9 @@ class _Node:
     keyword: str
     pos: int
     value: str = ""
-    children: list["_Node"] = field(default_factory=list)
+    children: list[_Node] = field(default_factory=list)
 
-    def entry(self, key: str) -> "_Node | None":
+    def entry(self, key: str) -> _Node | None:
         """First child with this keyword (``OFConfigFile::get_entry``)."""
         for child in self.children:
             if child.keyword == key:
@@ -637,7 +637,7 @@ def _read_file(path: str) -> str:
     except IsADirectoryError:
         return ""
     except OSError:
-        raise AssociationConfigError.parse_failure(path, f"unable to open configuration file: {path}")
+        raise AssociationConfigError.parse_failure(path, f"unable to open configuration file: {path}") from None
 
 
 def _profile_error(dcmtk_line: str, location: str | None = None) -> AssociationConfigError:

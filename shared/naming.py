@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime
 import os
-import socket
 import re
+import socket
 import time
 import uuid
 from collections.abc import Iterator

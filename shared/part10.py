@@ -14,12 +14,10 @@ naming facts as soon as group 0008 has been passed.
 from __future__ import annotations
 
 import functools
-
 import struct
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
-
 
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",

@@ -62,7 +62,9 @@ class TransportLayerError(Exception):
     the command line (``+cs`` with ``+pz``: exit 1, ``error: <str(self)>``).
     """
 
-    def __init__(self, message: str, log_lines: list[tuple[str, str]], exit_code: int = EXIT_CANNOT_CREATE_TRANSPORT_LAYER):
+    def __init__(
+        self, message: str, log_lines: list[tuple[str, str]], exit_code: int = EXIT_CANNOT_CREATE_TRANSPORT_LAYER
+    ) -> None:
         super().__init__(message)
         self.log_lines = list(log_lines)
         self.exit_code = exit_code

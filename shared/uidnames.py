@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
-
+# DCMTK_UID_NAMES (name -> UID) is a module attribute built on first use by __getattr__ below;
+# it stays out of __all__ so that a star import does not build it.
 __all__ = [
-    "DCMTK_UID_NAMES",
     "EXPLICIT_VR_BIG_ENDIAN",
     "EXPLICIT_VR_LITTLE_ENDIAN",
     "lookup_symbolic_uid",

@@ -20,8 +20,8 @@ import multiprocess
 import zmq
 
 from dcmrecv_cluster.shared import exitcodes, fdpass, naming, wire
-from dcmrecv_cluster.shared.rundir import RunDirectory
 from dcmrecv_cluster.shared.runconfig import WORKER_ENTRY, WorkerConfig, run_entry
+from dcmrecv_cluster.shared.rundir import RunDirectory
 from dcmrecv_cluster.supervisor import drain, proxyproto
 from dcmrecv_cluster.supervisor.logsink import LogSink
 from dcmrecv_cluster.supervisor.names import NameAuthority
@@ -234,7 +234,8 @@ class Arbiter:
         (PROXY LOCAL: the balancer's own health check) is exempt from --max-associations."""
         active = sum(slot.active for slot in self._all_slots())
         if active >= self.options.max_associations and not probe:
-            self.log.warn(f"Refusing Association from {peer[0]}: --max-associations {self.options.max_associations} reached")
+            limit = self.options.max_associations
+            self.log.warn(f"Refusing Association from {peer[0]}: --max-associations {limit} reached")
             self.rejector.reject(conn)
             self.telemetry.event("association_rejected", reason="max-associations", peer=peer[0])
             return
@@ -480,7 +481,7 @@ class NullTelemetry:
     def store(self, message: dict) -> None:
         pass
 
-    def tick(self, arbiter: "Arbiter") -> None:
+    def tick(self, arbiter: Arbiter) -> None:
         pass
 
     def close(self) -> None:

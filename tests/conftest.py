@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from service import Receiver, free_port  # noqa: E402
+from service import Receiver, free_port
 
 STORESCP_CFG = "/etc/dcmtk/storescp.cfg"
 

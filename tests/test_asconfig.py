@@ -212,7 +212,8 @@ CASES: dict[str, tuple[str | bytes, str]] = {
     "lex-comment-lines": ("# head\n#[[TransferSyntaxes]]\n" + cfg(), "P"),
     "lex-key-without-equals-swallows-next": (
         cfg(ts="[[TransferSyntaxes]]\n[Unc]\nTransferSyntax1 LittleEndianImplicit\nTransferSyntax2 = Bogus\n"), "P"),
-    "lex-missing-close-bracket-swallows-section": ("[[TransferSyntaxes]\n[Unc]\nTransferSyntax1 = 1.2\n" + PC + PROF, "P"),
+    "lex-missing-close-bracket-swallows-section": (
+        "[[TransferSyntaxes]\n[Unc]\nTransferSyntax1 = 1.2\n" + PC + PROF, "P"),
     "lex-triple-bracket": (cfg(prof="[[[Profiles]]]\n[P]\nPresentationContexts = PC\n"), "P"),
     "lex-entry-before-section-dropped": ("TransferSyntax1 = Bogus\n[Unc]\nTransferSyntax1 = Bogus\n" + cfg(), "P"),
     "lex-crlf": (cfg().replace("\n", "\r\n"), "P"),
@@ -289,7 +290,8 @@ def test_duplicate_abstract_syntax_error_names_both_entries(tmp_path: Path) -> N
     assert str(err) == "Invalid or non-existing SCP Association Profile"
     assert err.log_lines[0] == ("E", 'The association profile named "p" is not a valid SCP association profile')
     assert "PRESENTATIONCONTEXT1 and PRESENTATIONCONTEXT3" in err.log_lines[1][1]
-    assert err.log_lines[-1] == ("F", "cannot load association configuration: Invalid or non-existing SCP Association Profile")
+    assert err.log_lines[-1] == (
+        "F", "cannot load association configuration: Invalid or non-existing SCP Association Profile")
 
 
 def test_multiline_value_is_logged_line_by_line(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ import socket
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from instances import CT_IMAGE
 from rawscu import VERIFICATION, associate_rq, p_data, store_command
 from service import echo

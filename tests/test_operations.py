@@ -14,11 +14,10 @@ from pathlib import Path
 import pydicom
 import pytest
 import zmq
-from prometheus_client.parser import text_string_to_metric_families
-
 from instances import CT_IMAGE, make_instance, make_series
+from prometheus_client.parser import text_string_to_metric_families
 from rawscu import associate, associate_rq, dataset_bytes, read_pdu, release, store
-from service import BIN, free_port, storescu, stored_files, wait_until
+from service import BIN, free_port, stored_files, storescu, wait_until
 
 from dcmrecv_cluster.shared import part10
 from dcmrecv_cluster.supervisor.events import DROP_SLOW_SUBSCRIBER, EventPublisher

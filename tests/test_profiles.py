@@ -24,8 +24,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from instances import CT_IMAGE, MR_IMAGE, SC_IMAGE, make_instance  # noqa: E402
-from service import BIN, Receiver, dcmtk, free_port, wait_until  # noqa: E402
+from instances import CT_IMAGE, MR_IMAGE, SC_IMAGE, make_instance
+from service import BIN, Receiver, dcmtk, free_port, wait_until
 
 STORESCP_CFG = "/etc/dcmtk/storescp.cfg"
 PRIVATE = "1.2.826.0.1.3680043.9.9999.1"
@@ -223,9 +223,11 @@ class Pair:
             log_start = len(receiver.log)
             count = len(proxy.downstream)
             sender(proxy.port)
-            wait_until(lambda: len(proxy.downstream) > count and len(proxy.downstream[count]) >= 10,
+            wait_until(lambda proxy=proxy, count=count: len(proxy.downstream) > count
+                       and len(proxy.downstream[count]) >= 10,
                        10, 0.02, f"{name}'s answer")
-            raw = wait_until(lambda: _complete(proxy.downstream[count]), 10, 0.02, f"{name}'s whole answer")
+            raw = wait_until(lambda proxy=proxy, count=count: _complete(proxy.downstream[count]), 10, 0.02,
+                             f"{name}'s whole answer")
             request = first_pdu(proxy.upstream[count])
             seen[name] = {"answer": describe_pdu(raw), "raw": raw, "request": request,
                           "log": lambda r=receiver, s=log_start: r.log[s:]}
@@ -427,7 +429,7 @@ def test_private_sop_class_is_received_and_stored(roles_pair, instances):
     names = {}
     for name in ("dcmrecv", "ours"):
         out = roles_pair.out(name)
-        names[name] = wait_until(lambda: sorted(p.name for p in out.glob("*.*") if not p.name.startswith(".")),
+        names[name] = wait_until(lambda out=out: sorted(p.name for p in out.glob("*.*") if not p.name.startswith(".")),
                                  10, 0.05, f"{name} to store the instance")
     assert names["ours"] == names["dcmrecv"]
 

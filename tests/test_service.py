@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pydicom
 import pytest
-
 from conftest import STORESCP_CFG
 from instances import CT_IMAGE, MR_IMAGE, make_instance, make_series
 from rawscu import associate, dataset_bytes, p_data, store_command
-from service import alive, dcmtk, descendants_of, echo, free_port, hidden_files, storescu, stored_files, wait_until
+from service import alive, dcmtk, descendants_of, echo, free_port, hidden_files, stored_files, storescu, wait_until
 
 CLUSTER = ("--workers", "2", "-xf", STORESCP_CFG, "Default")
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-
 import tlsutil
 from conftest import STORESCP_CFG
 from instances import make_series
@@ -176,7 +175,7 @@ def test_require_peer_certificate(receivers, pki, tmp_path):
                "trusts other CA": (TRUSTS_OTHER_CA, "TLS error: tlsv1 alert unknown ca")}
     for what, (client, message) in refused.items():
         assert echoscu(receiver.port, *client, cwd=pki).returncode != 0, what
-        wait_until(lambda: f"E: Could not receive association request: {message}" in receiver.log, 10,
+        wait_until(lambda message=message: f"E: Could not receive association request: {message}" in receiver.log, 10,
                    what=f"the refusal of the {what} client")
     assert "CN=expired" not in receiver.log and "CN=foreign" not in receiver.log
     assert (pki / "seed.bin").read_bytes() == bytes(range(256)) * 4  # +ws: dcmrecv never writes it

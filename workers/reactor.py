@@ -25,7 +25,8 @@ import queue
 import select
 import ssl
 import threading
-from typing import Any, Callable, Generator
+from collections.abc import Callable, Generator
+from typing import Any
 
 from dcmrecv_cluster.workers import pdu
 from dcmrecv_cluster.workers.pdu import DATA, WRITABLE, Offload, Wait

@@ -27,8 +27,8 @@ from __future__ import annotations
 import datetime
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from dcmrecv_cluster.shared import naming, part10
 from dcmrecv_cluster.workers.dimse import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, SUCCESS, Command
