@@ -25,7 +25,6 @@ from dcmrecv_cluster.shared.asconfig import (
     AssociationProfile,
     PresentationContextSpec,
     load_profile,
-    negotiate,
 )
 from dcmrecv_cluster.shared.default_profile import (
     IMAGE_TRANSFER_SYNTAXES,
@@ -33,6 +32,8 @@ from dcmrecv_cluster.shared.default_profile import (
     default_profile,
 )
 from dcmrecv_cluster.shared.uidnames import DCMTK_UID_NAMES, is_valid_uid, lookup_symbolic_uid
+from dcmrecv_cluster.workers.acse import AssociateRequest
+from dcmrecv_cluster.workers.negotiation import Negotiator
 
 DCMRECV = "/usr/bin/dcmrecv"
 STORESCP_CFG = "/etc/dcmtk/storescp.cfg"
@@ -444,6 +445,12 @@ def _profile(*specs: PresentationContextSpec) -> AssociationProfile:
     return AssociationProfile("T", specs)
 
 
+def negotiate(profile: AssociationProfile, proposed, roles=None) -> list[tuple[int, int, str | None]]:
+    """The workers' engine on a request of only these contexts (and role items): what production answers."""
+    request = AssociateRequest(contexts=[(cid, a, list(s)) for cid, a, s in proposed], roles=dict(roles or {}))
+    return Negotiator(profile).answer(request).results
+
+
 def test_negotiate_rules() -> None:
     prof = _profile(
         PresentationContextSpec(CT, (JPEG2000, EXPLICIT_LE, IMPLICIT)),
@@ -464,7 +471,10 @@ def test_negotiate_rules() -> None:
         (1, 0, JPEG2000), (3, 0, IMPLICIT), (5, 4, None), (7, 3, None), (9, 2, None), (11, 4, None),
         (13, 0, IMPLICIT),
     ]
-    assert negotiate(prof, [(9, MR, [EXPLICIT_LE])], role_items={MR}) == [(9, 0, EXPLICIT_LE)]
+    # proposed with an SCP role item it is accepted, and the answer grants the SCP role only
+    assert negotiate(prof, [(9, MR, [EXPLICIT_LE])], roles={MR: (0, 1)}) == [(9, 0, EXPLICIT_LE)]
+    answer = Negotiator(prof).answer(AssociateRequest(contexts=[(9, MR, [EXPLICIT_LE])], roles={MR: (1, 1)}))
+    assert answer.roles == [(MR, 0, 1)] and answer.accepted == {9: EXPLICIT_LE}
 
 
 def test_verification_only_profile() -> None:
@@ -475,7 +485,7 @@ def test_verification_only_profile() -> None:
 
 @needs_dcmrecv
 def test_negotiation_matches_real_dcmrecv(tmp_path: Path) -> None:
-    """One association against ``dcmrecv -xf storescp.cfg Default`` decides the same as ``negotiate``."""
+    """One association against ``dcmrecv -xf storescp.cfg Default`` decides the same as our ``Negotiator``."""
     from pynetdicom import AE
 
     proposals = [

@@ -16,15 +16,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
-from dcmrecv_cluster.shared import uidnames
+from dcmrecv_cluster.shared import uidnames, ul
 from dcmrecv_cluster.workers.negotiation import DEFAULT, SCP, Answer, proposed_role
 
 _RESULT_TEXT = {
-    0: "(Accepted)",
-    1: "(User Rejection)",
-    2: "(No Reason)",
-    3: "(Abstract Syntax Not Supported)",
-    4: "(Transfer Syntaxes Not Supported)",
+    ul.ACCEPTANCE: "(Accepted)",
+    ul.USER_REJECTION: "(User Rejection)",
+    ul.NO_REASON: "(No Reason)",
+    ul.ABSTRACT_SYNTAX_NOT_SUPPORTED: "(Abstract Syntax Not Supported)",
+    ul.TRANSFER_SYNTAXES_NOT_SUPPORTED: "(Transfer Syntaxes Not Supported)",
 }
 _IDENTITY_MODES = {
     1: "Username",
