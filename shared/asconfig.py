@@ -3,7 +3,7 @@
 Behaviour follows DCMTK 3.6.7 (``OFConfigFile``, ``DcmAssociationConfigurationFile``,
 ``DcmAssociationConfiguration``, ``DcmSCPConfig::checkAssociationProfile``), including its quirks,
 so that a file dcmrecv accepts is accepted here with the same meaning and a file it rejects is
-rejected with the same message (reference: ``dcmrecv-behaviour.md`` §4.3, §4.4, §10).
+rejected with the same message.
 """
 
 from __future__ import annotations
@@ -13,19 +13,18 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from dcmrecv_cluster.shared import exitcodes
 from dcmrecv_cluster.shared.uidnames import is_valid_uid, lookup_symbolic_uid
 
 __all__ = [
     "AssociationConfigError",
     "AssociationProfile",
     "PresentationContextSpec",
-    "EXIT_INVALID_ASSOCIATION_CONFIG",
     "MAX_CONTEXTS_PER_LIST",
     "VERIFICATION_ONLY",
     "load_profile",
 ]
 
-EXIT_INVALID_ASSOCIATION_CONFIG = 66
 MAX_CONTEXTS_PER_LIST = 128  # DcmPresentationContextMap::add
 _MAX_EXTNEG_HEX_CHARS = 2048  # DCMTK rejects len(value) - pos('\\') > 2048, i.e. >= 1024 bytes
 
@@ -47,7 +46,7 @@ class AssociationConfigError(Exception):
     key.  ``dcmtk_log_lines`` is the same without our extra line (byte-identical to dcmrecv).
     """
 
-    exit_code = EXIT_INVALID_ASSOCIATION_CONFIG
+    exit_code = exitcodes.INVALID_ASSOCIATION_CONFIG
 
     def __init__(
         self,

@@ -31,7 +31,6 @@ GRACE_SECONDS = 30.0          # in-flight associations get this long after SIGTE
 HEARTBEAT_LIMIT = 30.0        # a booted worker silent this long is hung: killed and replaced
 BOOT_LIMIT = 60.0             # a worker that has not said hello by then cannot boot
 MAX_BOOT_FAILURES = 3         # consecutive failed boots before the supervisor gives up
-WORKER_BOOT_FAILURE = 3       # the worker's own exit code for "cannot boot"
 TICK = 0.5
 
 
@@ -165,9 +164,9 @@ class Arbiter:
         self.telemetry.event("worker_died", worker=slot.index, pid=pid, how=how, lost=lost)
         if self.stopping or retired:
             return
-        if not was_booted or exitcode == WORKER_BOOT_FAILURE:
+        if not was_booted or exitcode == exitcodes.WORKER_BOOT_FAILURE:
             self.boot_failures += 1
-            if exitcode == WORKER_BOOT_FAILURE or self.boot_failures >= MAX_BOOT_FAILURES:
+            if exitcode == exitcodes.WORKER_BOOT_FAILURE or self.boot_failures >= MAX_BOOT_FAILURES:
                 self.log.fatal(f"workers cannot boot (worker {slot.index} {how}), stopping")
                 self.exit_code = exitcodes.WORKERS_CANNOT_BOOT
                 self._begin_stop()

@@ -398,15 +398,15 @@ def test_name_table_matches_libdcmdata() -> None:
     assert len(DCMTK_UID_NAMES) == 436
     for name, uid in DCMTK_UID_NAMES.items():
         assert find_uid(name) == uid, name
-    # every UID pydicom knows that DCMTK names must be in our table under DCMTK's name
-    from pydicom._uid_dict import UID_dictionary
+    # every UID pydicom publishes that DCMTK names must be in our table under DCMTK's name
+    import pydicom.uid
 
-    for uid, entry in UID_dictionary.items():
+    for uid in {str(v) for v in vars(pydicom.uid).values() if isinstance(v, pydicom.uid.UID)}:
         dcmtk_name = find_name(uid)
         if dcmtk_name is not None:
             assert DCMTK_UID_NAMES.get(dcmtk_name) == uid, (uid, dcmtk_name)
         # a pydicom keyword resolves here exactly when DCMTK resolves it
-        keyword = entry[4]
+        keyword = pydicom.uid.UID(uid).keyword
         if keyword:
             assert DCMTK_UID_NAMES.get(keyword) == find_uid(keyword), keyword
 
@@ -531,12 +531,13 @@ def test_negotiation_matches_real_dcmrecv(tmp_path: Path) -> None:
 
 
 def test_default_profile_contents() -> None:
-    from pynetdicom.sop_class import _STORAGE_CLASSES
+    from pynetdicom import AllStoragePresentationContexts
 
     prof = default_profile()
     assert prof is default_profile()
     assert prof.contexts[0] == PresentationContextSpec(VERIFICATION, (IMPLICIT, EXPLICIT_LE, EXPLICIT_BE))
-    assert {c.abstract_syntax for c in prof.contexts[1:]} == {str(u) for u in _STORAGE_CLASSES.values()}
+    storage = {str(c.abstract_syntax) for c in AllStoragePresentationContexts}
+    assert {c.abstract_syntax for c in prof.contexts[1:]} == storage
     assert prof.find(CT).transfer_syntaxes == IMAGE_TRANSFER_SYNTAXES
     assert prof.find("1.2.840.10008.5.1.4.1.1.66.4").transfer_syntaxes == IMAGE_TRANSFER_SYNTAXES  # Segmentation
     assert prof.find(BASIC_TEXT_SR).transfer_syntaxes == NON_IMAGE_TRANSFER_SYNTAXES
