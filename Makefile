@@ -23,7 +23,7 @@ lint: venv
 bench: deps
 	mkdir -p bench-results/work
 	$(BIN)/pip install -q -e '.[bench]'
-	$(BIN)/python -m dcmrecv_cluster.loadtest.bench --workdir bench-results/work --json bench-results/bench.json --plot bench-results/bench.png
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m dcmrecv_cluster.loadtest.bench --workdir bench-results/work --json bench-results/bench.json --plot bench-results/bench.png
 
 deps: dcmtk venv
 	$(BIN)/pip install -q -e '.[test]'

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from . import procstat
-from .servers import DEFAULT_SERVERS, ServerError, ServerSpec, start
+from .servers import DEFAULT_SERVERS, PROJECT, ServerError, ServerSpec, start
 
 DCMTK = ("dcmrecv", "storescp")  # names starting with these are the reference servers
 
@@ -253,12 +253,25 @@ def main(argv: list[str] | None = None) -> int:
     load_by_name = {load.name: load for load in LOADS}
     load_names = _pick(list(load_by_name), args.loads,
                        alias=lambda n: (load_by_name[n].preset,))
+    if args.plot_path:
+        from .plot import PlotUnavailable, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except PlotUnavailable as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 2
     specs = []
     skipped = {}
     for name in server_names:
         spec = ServerSpec(name, templates[name])
         if spec.available():
             specs.append(spec)
+        elif name == PROJECT:
+            # The project's own benchmark without the project measures nothing worth reporting.
+            print(f"bench: cannot find the project's server {PROJECT!r} (template {spec.template!r}); "
+                  f"install the project into {sys.prefix} (make deps) or name it with --server", file=sys.stderr)
+            return 2
         else:
             skipped[name] = "command not found"
             print(f"bench: skipping {name}: command not found", file=sys.stderr)
