@@ -35,6 +35,7 @@ __all__ = [
     "TEMP_PREFIX",
     "temp_name",
     "temp_files_of",
+    "leftover_temp_files",
 ]
 
 #: Prefix for unknown SOP classes in +fd, +fu and +fst (``DcmStorageSCP::generateDirAndFilename``).
@@ -327,6 +328,32 @@ def temp_files_of(output_directory: str, pid: int | None = None, series_date_sub
         except OSError:
             continue
     return found
+
+
+def leftover_temp_files(output_directory: str, series_date_subdirs: bool = True) -> list[str]:
+    """This host's temp files whose worker process no longer runs: nobody can finish them.
+
+    Several nodes on one host may share the output directory, so a file whose pid is alive
+    (another node's worker, or an unrelated process that reused the pid) is left alone.
+    The walk is :func:`temp_files_of`'s: only the shapes a temp file can live in.
+    """
+    prefix = f"{TEMP_PREFIX}{_HOST}-"
+    leftovers = []
+    for path in temp_files_of(output_directory, None, series_date_subdirs):
+        pid_text = os.path.basename(path)[len(prefix):].split("-", 1)[0]
+        if pid_text.isdigit() and not _process_exists(int(pid_text)):
+            leftovers.append(path)
+    return leftovers
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
 
 
 def _subdirectories(directory: str, depth: int) -> list[str]:

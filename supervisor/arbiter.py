@@ -183,6 +183,24 @@ class Arbiter:
             except OSError:
                 pass
 
+    def _notice(self, text: str) -> None:
+        """An info line an operator must see at the default level (dcmrecv's default is warn)."""
+        self.log.emit("I", text, force=self.log.enabled("W"))
+
+    def _remove_leftover_temp_files(self) -> None:
+        """At start-up: instances in progress when an earlier run on this host was killed (SIGKILL)."""
+        series_date = self.options.subdir_mode == "series-date"
+        removed = 0
+        for path in naming.leftover_temp_files(self.options.output_directory, series_date):
+            try:
+                os.unlink(path)
+                removed += 1
+            except OSError:
+                pass
+        if removed:
+            self._notice(f"removed {removed} leftover temp file(s) of an earlier run on this host "
+                         f"from {self.options.output_directory or '.'}")
+
     def _check_liveness(self) -> None:
         now = time.monotonic()
         for slot in self._all_slots():
@@ -343,10 +361,14 @@ class Arbiter:
                 self.log.emit(letter, text)
             self.log.error("reload failed, keeping the current configuration")
             return
-        self.log.info("SIGHUP: configuration re-read, replacing workers")
+        old = [slot.pid for slot in self.slots]
         for slot in list(self.slots):
             self._retire(slot)
             self._spawn(slot.index)
+        new = [slot.pid for slot in self.slots]
+        what = f"association profile {self.profile.name}" + (" and TLS material" if self.tls is not None else "")
+        self._notice(f"SIGHUP: reloaded {what}; workers (pids {_pids(old)}) finish their associations, "
+                     f"new workers (pids {_pids(new)}) take new ones")
 
     def _retire(self, slot: WorkerSlot) -> None:
         self.retiring.append(slot)
@@ -381,6 +403,7 @@ class Arbiter:
     def run(self) -> int:
         self._open_channels()
         self._install_signals()
+        self._remove_leftover_temp_files()
         try:
             for index in range(self.options.workers):
                 self._spawn(index)
@@ -485,6 +508,10 @@ class NullTelemetry:
 
     def close(self) -> None:
         pass
+
+
+def _pids(pids: list[int]) -> str:
+    return ", ".join(str(pid) for pid in pids)
 
 
 def _kill(pid: int, signum: int) -> None:

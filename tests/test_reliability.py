@@ -214,7 +214,7 @@ def test_sighup_reloads_the_profile_without_dropping_associations(receiver_facto
     in_flight = associate(receiver.port, CT_IMAGE)
     write_profile(with_ct=False)
     receiver.process.send_signal(signal.SIGHUP)
-    wait_until(lambda: "configuration re-read" in receiver.log, 10, what="the reload")
+    wait_until(lambda: "SIGHUP: reloaded" in receiver.log, 10, what="the reload")
     # The association that was open before the reload goes on with the old profile...
     assert store(in_flight, CT_IMAGE, "1.2.3.4", dataset_bytes(instance.read_bytes())) == 0
     release(in_flight)
