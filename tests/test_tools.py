@@ -63,3 +63,15 @@ def test_bench_finds_the_project_without_path_and_fails_loudly_without_it() -> N
                   "--server", "dcmrecv-cluster=/nonexistent/dcmrecv-cluster {port}", env=env)
     assert missing.returncode == 2
     assert "cannot find the project's server 'dcmrecv-cluster'" in missing.stderr
+
+
+def test_sending_processes_do_not_import_pydicom(receiver_factory) -> None:
+    """Payloads are built once in the driver's parent; its sending processes start without pydicom."""
+    receiver = receiver_factory("--embedded-profile")
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    done = run(str(BIN / "dcmrecv-cluster-loadtest"), "127.0.0.1", str(receiver.port), "--preset", "mr",
+               "-n", "4", "-a", "2", "-j", "2", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    imports = [line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert imports.count("dcmrecv_cluster.loadtest.worker") == 3     # the parent and both sending processes
+    assert imports.count("pydicom") == 1                            # the parent only
