@@ -6,7 +6,7 @@ OUT ?= incoming
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := $(VENV)/bin
 
-.PHONY: run test bench deps dcmtk venv clean cluster-demo
+.PHONY: run test lint bench deps dcmtk venv clean cluster-demo
 
 run: venv
 	mkdir -p $(OUT)
@@ -15,10 +15,15 @@ run: venv
 test: deps
 	$(BIN)/pytest
 
+# Rules and line length are in pyproject.toml ([tool.ruff]); the whole repository, tests included.
+lint: venv
+	@[ -x $(BIN)/ruff ] || $(BIN)/pip install -q -e '.[lint]'
+	$(BIN)/ruff check .
+
 bench: deps
 	mkdir -p bench-results/work
 	$(BIN)/pip install -q -e '.[bench]'
-	$(BIN)/python -m dcmrecv_cluster.loadtest.bench --workdir bench-results/work --json bench-results/bench.json --plot bench-results/bench.png
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m dcmrecv_cluster.loadtest.bench --workdir bench-results/work --json bench-results/bench.json --plot bench-results/bench.png
 
 deps: dcmtk venv
 	$(BIN)/pip install -q -e '.[test]'

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from . import procstat
-from .servers import DEFAULT_SERVERS, ServerError, ServerSpec, start
+from .servers import DEFAULT_SERVERS, PROJECT, ServerError, ServerSpec, start
 
 DCMTK = ("dcmrecv", "storescp")  # names starting with these are the reference servers
 
@@ -198,7 +198,7 @@ def plot_table(table: dict, path: str) -> None:
     plt = _pyplot()
     loads = list(table)
     fig, axes = plt.subplots(1, len(loads), figsize=(4 * len(loads), 4), squeeze=False)
-    for ax, load in zip(axes[0], loads):
+    for ax, load in zip(axes[0], loads, strict=True):
         names, med, lo, hi = [], [], [], []
         for server, s in table[load].items():
             ips = s["instances_per_s"]
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", help="comma-separated names or globs "
                         f"(default: all of {', '.join(DEFAULT_SERVERS)})")
     parser.add_argument("--loads", help="comma-separated load names or presets "
-                        f"(default: {', '.join(l.name for l in LOADS)})")
+                        f"(default: {', '.join(load.name for load in LOADS)})")
     parser.add_argument("--server", action="append", default=[], metavar="NAME=TEMPLATE",
                         help="add or replace a server: command template with {port} {outdir} "
                              "{cfg} {workers}; leading KEY=VALUE words are environment")
@@ -250,15 +250,28 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--server wants NAME=TEMPLATE, got {item!r}")
         templates[name] = template
     server_names = _pick(list(templates), args.servers)
-    load_by_name = {l.name: l for l in LOADS}
+    load_by_name = {load.name: load for load in LOADS}
     load_names = _pick(list(load_by_name), args.loads,
                        alias=lambda n: (load_by_name[n].preset,))
+    if args.plot_path:
+        from .plot import PlotUnavailable, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except PlotUnavailable as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 2
     specs = []
     skipped = {}
     for name in server_names:
         spec = ServerSpec(name, templates[name])
         if spec.available():
             specs.append(spec)
+        elif name == PROJECT:
+            # The project's own benchmark without the project measures nothing worth reporting.
+            print(f"bench: cannot find the project's server {PROJECT!r} (template {spec.template!r}); "
+                  f"install the project into {sys.prefix} (make deps) or name it with --server", file=sys.stderr)
+            return 2
         else:
             skipped[name] = "command not found"
             print(f"bench: skipping {name}: command not found", file=sys.stderr)

@@ -100,6 +100,7 @@ def _specs(directory, preset, sop_class, rows, columns, frames, bits, ts):
               help="Write throughput over time and the latency distribution as PNG "
                    "(needs matplotlib).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stdout.")
+@click.version_option(package_name="dcmrecv-cluster", prog_name="dcmrecv-cluster-loadtest")
 def main(host, port, called_aet, calling_aet, use_tls, cert, key, ca_file, no_verify,
          directory, preset, sop_class, rows, columns, frames, bits, ts, count, duration,
          associations, processes, per_association, rate, max_pdu, connect_timeout,
@@ -127,6 +128,13 @@ def main(host, port, called_aet, calling_aet, use_tls, cert, key, ca_file, no_ve
             tls.context()  # fail here, not in every worker
         except (OSError, ValueError) as exc:
             raise click.UsageError(f"TLS setup: {exc}") from exc
+    if plot_path:
+        from .plot import PlotUnavailable, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except PlotUnavailable as exc:
+            raise click.ClickException(str(exc)) from exc
     if progress is None:
         progress = sys.stderr.isatty()
     settings = {"host": host, "port": port, "called_aet": called_aet,
@@ -145,15 +153,20 @@ def main(host, port, called_aet, calling_aet, use_tls, cert, key, ca_file, no_ve
         summary = run(cfg)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
+    # The results first: nothing that can fail afterwards (the plot) may lose them.
     if json_path:
         with open(json_path, "w") as fh:
             json.dump(summary, fh, indent=1)
+    if not quiet:
+        click.echo(_headline(settings) + "\n" + _format(summary))
     if plot_path:
         from .plot import plot_run
 
-        plot_run(summary, plot_path)
-    if not quiet:
-        click.echo(_headline(settings) + "\n" + _format(summary))
+        try:
+            plot_run(summary, plot_path)
+        except Exception as exc:  # noqa: BLE001 - reported; the summary above stands
+            click.echo(f"E: cannot write the plot {plot_path}: {exc}", err=True)
+            sys.exit(summary["exit_code"] or 1)
     sys.exit(summary["exit_code"])
 
 

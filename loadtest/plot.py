@@ -5,12 +5,28 @@ matplotlib is optional (extra `bench`) and imported only when a plot is asked fo
 
 from __future__ import annotations
 
+import sys
+
+
+class PlotUnavailable(RuntimeError):
+    """matplotlib is missing; the message says how to install it into this interpreter."""
+
+
+def require_matplotlib() -> None:
+    """Fail before any traffic is sent, not after the run, when a plot cannot be drawn."""
+    try:
+        import matplotlib  # noqa: F401 - only whether it imports
+    except ImportError as exc:
+        raise PlotUnavailable(
+            f"--plot needs matplotlib, which {sys.executable} cannot import: install it with "
+            f"`{sys.executable} -m pip install matplotlib` (in a clone: `make bench` or "
+            f"`pip install -e '.[bench]'`), or leave out --plot") from exc
+
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise SystemExit("--plot needs matplotlib: pip install 'dcmrecv-cluster[bench]'") from exc
+    require_matplotlib()
+    import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -92,7 +92,7 @@ class RssSampler:
         while not self._stop.wait(self.interval):
             self.sample()
 
-    def start(self) -> "RssSampler":
+    def start(self) -> RssSampler:
         self.sample()
         self._thread.start()
         return self

@@ -76,6 +76,7 @@ def summarise(tally: Tally, t0: float, t_end: float, settings: dict,
             "association": dict(tally.assoc_errors),
         },
         "retry": {"resent": tally.retried, "recovered": tally.recovered,
+                  "resent_after_duration": tally.resent_after_duration,
                   "association_failures": dict(tally.retried_errors)},
         "series": series,
     }
@@ -115,6 +116,9 @@ def format_summary(s: dict) -> str:
     if retry.get("resent") or retry.get("association_failures"):
         lines.append(f"retry       {retry['resent']} instance(s) re-sent after an association failure, "
                      f"{retry['recovered']} of them acknowledged then (failed, then retried)")
+        if retry.get("resent_after_duration"):
+            lines.append(f"retry       {retry['resent_after_duration']} re-send(s) finished after -t ended "
+                         f"(pending retries run to completion, bounded by --retry and the timeouts)")
         for what, n in sorted(retry["association_failures"].items(), key=lambda kv: -kv[1]):
             lines.append(f"retried     association: {what}: {n}")
     cpu = s.get("driver_cpu")

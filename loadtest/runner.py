@@ -15,7 +15,8 @@ from .report import summarise
 from .scu import Target
 from .tally import Tally
 from .uids import new_run_id
-from .worker import TlsOptions, WorkerPlan, main as worker_main
+from .worker import TlsOptions, WorkerPlan
+from .worker import main as worker_main
 
 READY_TIMEOUT = 120.0
 

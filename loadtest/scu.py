@@ -59,7 +59,7 @@ class PduReader:
                 self.sock.settimeout(min(left, 0.5) if stop else left)
             try:
                 chunk = self.sock.recv(max(65536, need - len(self.buf)))
-            except (socket.timeout, TimeoutError, BlockingIOError):
+            except (TimeoutError, BlockingIOError):
                 # BlockingIOError: SO_RCVTIMEO expired on a blocking socket
                 if deadline is None:
                     raise Timeout(f"timeout: {what}") from None
@@ -100,7 +100,7 @@ def _open(target: Target) -> socket.socket:
         sock = socket.create_connection((target.host, target.port),
                                         timeout=target.connect_timeout,
                                         source_address=source)
-    except (socket.timeout, TimeoutError) as exc:
+    except TimeoutError as exc:
         raise Timeout("timeout: connect") from exc
     except OSError as exc:
         raise AssociationFailure(f"connect: {type(exc).__name__}", str(exc)) from exc
@@ -177,7 +177,7 @@ class Association:
         """Send one pre-encoded C-STORE and return the response status."""
         try:
             self.sock.sendall(buf)
-        except (socket.timeout, TimeoutError, BlockingIOError) as exc:
+        except (TimeoutError, BlockingIOError) as exc:
             self._close()
             raise Timeout("timeout: sending data set") from exc
         except OSError as exc:

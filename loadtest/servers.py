@@ -12,16 +12,31 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 
 STORESCP_CFG = "/etc/dcmtk/storescp.cfg"
+PROJECT = "dcmrecv-cluster"
+
+
+def project_command() -> str:
+    """This installation's server: the console script beside the running interpreter, else PATH's.
+
+    ``make bench`` runs ``.venv/bin/python -m ...`` without the venv's bin on PATH, so PATH alone
+    would miss (or pick another installation of) the project being measured.
+    """
+    beside = os.path.join(os.path.dirname(sys.executable), PROJECT)
+    if os.access(beside, os.X_OK):
+        return beside
+    return shutil.which(PROJECT) or PROJECT
+
 
 # name -> template; "+nodelay" variants set DCMTK's TCP_NODELAY switch
 DEFAULT_SERVERS = {
-    "dcmrecv-cluster": "TCP_NODELAY=1 dcmrecv-cluster --workers {workers} -od {outdir} "
-                       "-xf {cfg} Default {port}",
+    PROJECT: f"TCP_NODELAY=1 {shlex.quote(project_command())} --workers {{workers}} -od {{outdir}} "
+             "-xf {cfg} Default {port}",
     "dcmrecv": "/usr/bin/dcmrecv -od {outdir} -xf {cfg} Default {port}",
     "dcmrecv+nodelay": "TCP_NODELAY=1 /usr/bin/dcmrecv -od {outdir} -xf {cfg} Default {port}",
     "storescp": "/usr/bin/storescp --fork -od {outdir} -xf {cfg} Default {port}",

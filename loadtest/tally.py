@@ -22,6 +22,7 @@ class Tally:
         self.gave_up = 0       # association still pending when the run ended
         self.retried = 0       # re-sends of instances whose association failed (--retry)
         self.recovered = 0     # instances acknowledged on a re-send: failed, then retried
+        self.resent_after_duration = 0  # re-sends made after -t ended (pending retries are finished)
         self.latency = array("d")       # C-STORE round trips, seconds
         self.assoc_setup = array("d")   # connect + A-ASSOCIATE-AC, seconds
         self.statuses: Counter[str] = Counter()        # non-success DIMSE statuses
@@ -38,9 +39,9 @@ class Tally:
             row = self.series[sec] = [0, 0, 0]
         return row
 
-    def merge(self, other: "Tally") -> None:
+    def merge(self, other: Tally) -> None:
         for name in ("ok", "warnings", "failed", "not_sent", "bytes_ok", "associations",
-                     "gave_up", "retried", "recovered"):
+                     "gave_up", "retried", "recovered", "resent_after_duration"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.latency.extend(other.latency)
         self.assoc_setup.extend(other.assoc_setup)

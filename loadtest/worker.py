@@ -81,6 +81,10 @@ class Slot:
             return True
         return self.deadline is not None and time.time() >= self.deadline
 
+    def _interrupted(self) -> bool:
+        """Stopped from outside (Ctrl-C): unlike the end of -t, this drops pending re-sends too."""
+        return self.stop_event.is_set()
+
     def _more(self) -> bool:
         if self.count is not None and self.sent >= self.count:
             return False
@@ -110,18 +114,18 @@ class Slot:
         uid = self.uids.next() if self.plan.specs[spec_index].patched else None
         return spec_index, uid, 0
 
-    def _associate(self, tally: Tally) -> Association | None:
+    def _associate(self, tally: Tally, stopping) -> Association | None:
         """A new association; with --retry a failed set-up is tried again (N times in a row)."""
         plan = self.plan
         for attempt in range(plan.retry + 1):
             t_assoc = time.perf_counter()
             try:
-                assoc = Association(plan.target, plan.proposed, stop=self._stopping)
+                assoc = Association(plan.target, plan.proposed, stop=stopping)
             except AssociationFailure as exc:
                 if exc.key == "stopped":
                     tally.gave_up += 1
                     return None
-                if attempt < plan.retry and not self._stopping():
+                if attempt < plan.retry and not stopping():
                     tally.retried_errors[exc.key] += 1
                     time.sleep(min(0.1 * (attempt + 1), 1.0))
                     continue
@@ -138,8 +142,10 @@ class Slot:
         rate = plan.rate_per_slot
         start = time.monotonic()
         redo: collections.deque = collections.deque()   # instances to send again (--retry)
-        while self._more() or (redo and not self._stopping()):
-            assoc = self._associate(tally)
+        # Re-sends still pending when -t ends are finished (bounded by --retry and the timeouts):
+        # the instance was sent within the run and only lacked the time to be sent again.
+        while self._more() or (redo and not self._interrupted()):
+            assoc = self._associate(tally, self._interrupted if redo else self._stopping)
             if assoc is None:
                 break
             usable = any(ctx in assoc.contexts for ctx in set(plan.spec_context))
@@ -150,7 +156,7 @@ class Slot:
             on_this = 0
             alive = True
             while (redo or self._more()) and (plan.per_association <= 0 or on_this < plan.per_association):
-                if redo and self._stopping():
+                if redo and self._interrupted():
                     break
                 if rate and not redo:
                     due = start + self.sent / rate
@@ -158,6 +164,8 @@ class Slot:
                     if wait > 0:
                         time.sleep(wait)
                 spec_index, uid, tries = self._next_instance(redo)
+                if tries and self.deadline is not None and time.time() >= self.deadline:
+                    tally.resent_after_duration += 1
                 on_this += 1
                 ctx = plan.spec_context[spec_index]
                 spec = plan.specs[spec_index]

@@ -1,41 +1,32 @@
-"""DCMTK association configuration files (``dcmrecv -xf FILE PROFILE``): parser, profile model, negotiation.
+"""DCMTK association configuration files (``dcmrecv -xf FILE PROFILE``): parser and profile model.
 
 Behaviour follows DCMTK 3.6.7 (``OFConfigFile``, ``DcmAssociationConfigurationFile``,
 ``DcmAssociationConfiguration``, ``DcmSCPConfig::checkAssociationProfile``), including its quirks,
 so that a file dcmrecv accepts is accepted here with the same meaning and a file it rejects is
-rejected with the same message (reference: ``dcmrecv-behaviour.md`` §4.3, §4.4, §10).
+rejected with the same message.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Collection, Iterable, Mapping
 
+from dcmrecv_cluster.shared import exitcodes
 from dcmrecv_cluster.shared.uidnames import is_valid_uid, lookup_symbolic_uid
 
 __all__ = [
     "AssociationConfigError",
     "AssociationProfile",
     "PresentationContextSpec",
-    "EXIT_INVALID_ASSOCIATION_CONFIG",
     "MAX_CONTEXTS_PER_LIST",
     "VERIFICATION_ONLY",
     "load_profile",
-    "negotiate",
 ]
 
-EXIT_INVALID_ASSOCIATION_CONFIG = 66
 MAX_CONTEXTS_PER_LIST = 128  # DcmPresentationContextMap::add
 _MAX_EXTNEG_HEX_CHARS = 2048  # DCMTK rejects len(value) - pos('\\') > 2048, i.e. >= 1024 bytes
-
-# Presentation context results (PS3.8 table 9-18; DCMTK assoc.h T_ASC_P_ResultReason).
-RESULT_ACCEPTANCE = 0
-RESULT_NO_REASON = 2
-RESULT_ABSTRACT_SYNTAX_NOT_SUPPORTED = 3
-RESULT_TRANSFER_SYNTAXES_NOT_SUPPORTED = 4
 
 _ILLEGAL_CALL = "Illegal call, perhaps wrong parameters"  # DCMTK EC_IllegalCall
 _INVALID_PROFILE = "Invalid or non-existing SCP Association Profile"  # NET_EC_InvalidSCPAssociationProfile
@@ -55,7 +46,7 @@ class AssociationConfigError(Exception):
     key.  ``dcmtk_log_lines`` is the same without our extra line (byte-identical to dcmrecv).
     """
 
-    exit_code = EXIT_INVALID_ASSOCIATION_CONFIG
+    exit_code = exitcodes.INVALID_ASSOCIATION_CONFIG
 
     def __init__(
         self,
@@ -71,7 +62,7 @@ class AssociationConfigError(Exception):
         self.log_lines = _split_lines(dcmtk_log_lines[:-1] + extra + dcmtk_log_lines[-1:])
 
     @classmethod
-    def parse_failure(cls, path: str, text: str, location: str | None = None) -> "AssociationConfigError":
+    def parse_failure(cls, path: str, text: str, location: str | None = None) -> AssociationConfigError:
         """Error from reading the file (``DcmSCPConfig::loadAssociationCfgFile`` logs it first)."""
         return cls(
             text,
@@ -91,7 +82,7 @@ def _split_lines(messages: list[tuple[str, str]]) -> list[tuple[str, str]]:
 class _ParseError(Exception):
     """Internal: DCMTK condition text plus where in the file it arose."""
 
-    def __init__(self, text: str, where: "_Where | None" = None) -> None:
+    def __init__(self, text: str, where: _Where | None = None) -> None:
         super().__init__(text)
         self.text = text
         self.where = where
@@ -122,23 +113,9 @@ class AssociationProfile:
     contexts: tuple[PresentationContextSpec, ...]
     extended_negotiation: tuple[tuple[str, bytes], ...] = ()
 
-    @cached_property
-    def _index(self) -> Mapping[str, tuple[PresentationContextSpec, dict[str, int]]]:
-        """Abstract syntax -> (first spec, TS rank); built once so negotiation is O(1) per context."""
-        index: dict[str, tuple[PresentationContextSpec, dict[str, int]]] = {}
-        for spec in self.contexts:
-            if spec.abstract_syntax in index:
-                continue  # DCMTK uses the first entry with this abstract syntax
-            rank: dict[str, int] = {}
-            for pos, ts in enumerate(spec.transfer_syntaxes):
-                rank.setdefault(ts, pos)
-            index[spec.abstract_syntax] = (spec, rank)
-        return index
-
     def find(self, abstract_syntax: str) -> PresentationContextSpec | None:
-        """The context DCMTK would use for this abstract syntax, or None."""
-        hit = self._index.get(abstract_syntax)
-        return hit[0] if hit else None
+        """The context DCMTK would use for this abstract syntax (the first one naming it), or None."""
+        return next((spec for spec in self.contexts if spec.abstract_syntax == abstract_syntax), None)
 
 
 VERIFICATION_ONLY = AssociationProfile(
@@ -146,48 +123,6 @@ VERIFICATION_ONLY = AssociationProfile(
     contexts=(PresentationContextSpec("1.2.840.10008.1.1", ("1.2.840.10008.1.2",)),),
 )
 """dcmrecv's profile without ``-xf``: Verification with Implicit VR Little Endian only."""
-
-
-def preferred_transfer_syntax(rank: Mapping[str, int], proposed: Iterable[str]) -> str | None:
-    """The proposed transfer syntax that comes first in the SCP's configured order (DCMTK's rule)."""
-    best, best_rank = None, len(rank)
-    for ts in proposed:
-        position = rank.get(ts)
-        if position is not None and position < best_rank:
-            best, best_rank = ts, position
-    return best
-
-
-def negotiate(
-    profile: AssociationProfile,
-    proposed: Iterable[tuple[int, str, list[str]]],
-    role_items: Collection[str] = frozenset(),
-) -> list[tuple[int, int, str | None]]:
-    """Evaluate proposed presentation contexts as ``evaluateAssociationParameters`` does.
-
-    ``proposed`` holds (context id, abstract syntax, proposed transfer syntaxes); the result holds
-    (context id, result, accepted TS or None): 0 accepted, 3 abstract syntax not supported,
-    4 transfer syntaxes not supported.  The first configured entry for the abstract syntax applies
-    and the SCP's transfer-syntax order wins.  ``role_items`` are the abstract syntaxes for which
-    the requestor sent an SCP/SCU role selection item: a context configured for role ``SCP`` that
-    was proposed with the default role is refused with result 2 (DCMTK ``ASC_P_NOREASON``).
-    """
-    index = profile._index
-    results: list[tuple[int, int, str | None]] = []
-    for context_id, abstract_syntax, transfer_syntaxes in proposed:
-        hit = index.get(abstract_syntax)
-        if hit is None:
-            results.append((context_id, RESULT_ABSTRACT_SYNTAX_NOT_SUPPORTED, None))
-            continue
-        spec, rank = hit
-        best = preferred_transfer_syntax(rank, transfer_syntaxes)
-        if best is None:
-            results.append((context_id, RESULT_TRANSFER_SYNTAXES_NOT_SUPPORTED, None))
-        elif spec.role == "SCP" and abstract_syntax not in role_items:
-            results.append((context_id, RESULT_NO_REASON, None))
-        else:
-            results.append((context_id, RESULT_ACCEPTANCE, best))
-    return results
 
 
 # --------------------------------------------------------------------------- OFConfigFile reader
@@ -200,9 +135,9 @@ class _Node:
     keyword: str
     pos: int
     value: str = ""
-    children: list["_Node"] = field(default_factory=list)
+    children: list[_Node] = field(default_factory=list)
 
-    def entry(self, key: str) -> "_Node | None":
+    def entry(self, key: str) -> _Node | None:
         """First child with this keyword (``OFConfigFile::get_entry``)."""
         for child in self.children:
             if child.keyword == key:
@@ -637,7 +572,7 @@ def _read_file(path: str) -> str:
     except IsADirectoryError:
         return ""
     except OSError:
-        raise AssociationConfigError.parse_failure(path, f"unable to open configuration file: {path}")
+        raise AssociationConfigError.parse_failure(path, f"unable to open configuration file: {path}") from None
 
 
 def _profile_error(dcmtk_line: str, location: str | None = None) -> AssociationConfigError:

@@ -402,7 +402,8 @@ def _evaluate(setting: Setting, line: _Line, state: dict) -> None:
     for name, value in setting.sets:
         state[name] = state[value.field] if isinstance(value, Ref) else value
     for pos in positions:
-        for n, (kind, name) in enumerate(zip(setting.values, setting.fields or (None,) * len(setting.values))):
+        fields = setting.fields or (None,) * len(setting.values)
+        for n, (kind, name) in enumerate(zip(setting.values, fields, strict=False)):
             text = line.args[pos + 1 + n]
             value = _uint_value(setting, text) if kind == "uint" else text
             if setting.repeat:

@@ -2,8 +2,8 @@
 
 Contents:
 * Verification with Implicit VR LE, Explicit VR LE, Explicit VR BE.
-* Every storage SOP class pynetdicom knows (``pynetdicom.sop_class._STORAGE_CLASSES``), in
-  pynetdicom's order.
+* Every storage SOP class pynetdicom knows (``pynetdicom.AllStoragePresentationContexts``), in
+  pynetdicom's order (by UID).
 
 Transfer syntaxes, in SCP preference order (the SCP's order decides, as in DCMTK):
 * Image classes -- name contains "Image", or one of the pixel-data IODs in ``_PIXEL_DATA_NON_IMAGE``
@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydicom.uid import AllTransferSyntaxes
-from pynetdicom.sop_class import _STORAGE_CLASSES
+from pydicom.uid import UID, AllTransferSyntaxes
+from pynetdicom import AllStoragePresentationContexts
 
 from dcmrecv_cluster.shared.asconfig import AssociationProfile, PresentationContextSpec
 
@@ -107,11 +107,12 @@ def default_profile() -> AssociationProfile:
     """The embedded profile; built once, immutable, shared."""
     contexts = [PresentationContextSpec(VERIFICATION, (IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE))]
     seen = {VERIFICATION}
-    for name, uid in _STORAGE_CLASSES.items():
-        uid = str(uid)
+    for context in AllStoragePresentationContexts:
+        uid = str(context.abstract_syntax)
         if uid in seen:
             continue
         seen.add(uid)
-        syntaxes = IMAGE_TRANSFER_SYNTAXES if is_image_class(name, uid) else NON_IMAGE_TRANSFER_SYNTAXES
+        # pydicom's keyword; "" for a class pydicom does not know, decided by _PIXEL_DATA_NON_IMAGE alone
+        syntaxes = IMAGE_TRANSFER_SYNTAXES if is_image_class(UID(uid).keyword, uid) else NON_IMAGE_TRANSFER_SYNTAXES
         contexts.append(PresentationContextSpec(uid, syntaxes))
     return AssociationProfile(name=EMBEDDED_PROFILE_NAME, contexts=tuple(contexts))

@@ -12,3 +12,6 @@ CANNOT_CREATE_TRANSPORT_LAYER = 71
 
 # Ours (not in dcmrecv): the worker processes died while the service was starting.
 WORKERS_CANNOT_BOOT = 70
+
+# Between a worker process and its supervisor only: "I cannot boot, do not respawn me".
+WORKER_BOOT_FAILURE = 3

@@ -1,4 +1,4 @@
-"""dcmrecv's output naming rules as pure functions (reference §6, §7).
+"""dcmrecv's output naming rules as pure functions (DCMTK 3.6.7 ``DcmStorageSCP::generateDirAndFilename``).
 
 Every function here is deterministic given its inputs (time, random source
 and fresh UIDs are passed in or come from the small generator classes at the
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime
 import os
-import socket
 import re
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,13 +35,14 @@ __all__ = [
     "TEMP_PREFIX",
     "temp_name",
     "temp_files_of",
+    "leftover_temp_files",
 ]
 
-#: Prefix for unknown SOP classes in +fd, +fu and +fst (§7.5).
+#: Prefix for unknown SOP classes in +fd, +fu and +fst (``DcmStorageSCP::generateDirAndFilename``).
 FALLBACK_PREFIX = "UNKNOWN"
-#: Prefix for unknown SOP classes in +fsu (§7.5).
+#: Prefix for unknown SOP classes in +fsu (``DcmStorageSCP::generateDirAndFilename``).
 SHORT_FALLBACK_PREFIX = "XX"
-#: Candidates tried by +fsu before giving up (DCMTK's ``MAX_TRY``, §7.3).
+#: Candidates tried by +fsu before giving up (DCMTK's ``MAX_TRY`` in ``ofstd/libsrc/offname.cc``).
 MAX_TRY = 1024
 
 
@@ -49,7 +50,7 @@ class NamingError(Exception):
     """A name cannot be generated; ``str(exc)`` is DCMTK's condition text.
 
     dcmrecv logs ``E: cannot generate directory or file name for received
-    object: <text>`` and answers 0xC000 (§5.4).
+    object: <text>`` and answers 0xC000 (``DcmStorageSCP``).
     """
 
 
@@ -60,9 +61,9 @@ class NamingError(Exception):
 def sanitize(name: str) -> str:
     """Make a generated file name safe to create inside the output directory.
 
-    dcmrecv (Debian-patched 3.6.7, §7.6) replaces the path separator ``/``
+    dcmrecv (Debian-patched 3.6.7) replaces the path separator ``/``
     with ``_`` in the whole generated file name, extension included, in all
-    four naming modes (verified against the reference binary).  We add, as
+    four naming modes (verified against Debian 12's dcmrecv).  We add, as
     a guard DCMTK does not need because a prefix is always present:
 
     * NUL becomes ``_`` (DCMTK's C strings would silently truncate the name
@@ -115,7 +116,7 @@ def series_date_subdir(value: bytes | str | None, vr: str | None, today: datetim
     *value* is the raw (0008,0021) value of the top-level dataset (``None``
     if absent), *vr* its VR as seen (explicit VR) or ``"DA"`` (implicit VR),
     *today* the current local date, used when the series date is unusable.
-    Rules (§6): VR must be ``DA``; first value of a multi-valued element;
+    Rules (``DcmStorageSCP::generateDirAndFilename``): VR must be ``DA``; first value of a multi-valued element;
     trailing spaces removed; exactly ``YYYYMMDD`` or old ``YYYY.MM.DD``;
     month 1..12 and day 1..31 without calendar check.
     """
@@ -146,7 +147,7 @@ def default_name(sop_class_uid: str | None, sop_instance_uid: str | None, ext: s
 def unique_name(sop_class_uid: str | None, new_uid: str, ext: str = "") -> str:
     """``+fu``: ``<prefix>.X.<new UID><ext>``, fallback ``UNKNOWN``.
 
-    An empty class UID is not an error here (§7.5).  *new_uid* comes from
+    An empty class UID is not an error here (DCMTK falls back to the prefix).  *new_uid* comes from
     :class:`UidGenerator`.
     """
     prefix = modality_prefix(sop_class_uid or "", FALLBACK_PREFIX)
@@ -191,7 +192,7 @@ _RAND_MOD = 1 << 31  # OFRAND_MAX + 1
 
 
 class ShortNameGenerator:
-    """The ``+fsu`` source: DCMTK's ``OFFilenameCreator`` bit for bit (§7.3).
+    """The ``+fsu`` source: DCMTK's ``OFFilenameCreator::makeFilename`` bit for bit.
 
     The creation time is captured once (dcmrecv does it when the SCP object
     is built, i.e. at start-up).  Each object seeds the LCG with the current
@@ -327,6 +328,32 @@ def temp_files_of(output_directory: str, pid: int | None = None, series_date_sub
         except OSError:
             continue
     return found
+
+
+def leftover_temp_files(output_directory: str, series_date_subdirs: bool = True) -> list[str]:
+    """This host's temp files whose worker process no longer runs: nobody can finish them.
+
+    Several nodes on one host may share the output directory, so a file whose pid is alive
+    (another node's worker, or an unrelated process that reused the pid) is left alone.
+    The walk is :func:`temp_files_of`'s: only the shapes a temp file can live in.
+    """
+    prefix = f"{TEMP_PREFIX}{_HOST}-"
+    leftovers = []
+    for path in temp_files_of(output_directory, None, series_date_subdirs):
+        pid_text = os.path.basename(path)[len(prefix):].split("-", 1)[0]
+        if pid_text.isdigit() and not _process_exists(int(pid_text)):
+            leftovers.append(path)
+    return leftovers
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
 
 
 def _subdirectories(directory: str, depth: int) -> list[str]:

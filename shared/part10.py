@@ -1,7 +1,7 @@
 """The DICOM Part-10 file header dcmrecv writes, a cheap dataset peek, and a streaming scanner.
 
 ``encode_meta`` builds the 128-byte preamble, ``DICM`` and group 0002 with
-exactly the elements dcmrecv writes (reference §5.1); the worker appends the
+exactly the elements dcmrecv writes (DCMTK ``DcmFileFormat::validateMetaInfo``); the worker appends the
 dataset bytes as received.  ``read_dataset_facts`` pulls the few top-level
 attributes naming needs from an encoded dataset without decoding it fully:
 it stops at the first element past group 0008 and never touches pixel data.
@@ -14,12 +14,10 @@ naming facts as soon as group 0008 has been passed.
 from __future__ import annotations
 
 import functools
-
 import struct
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
-
 
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
@@ -86,7 +84,7 @@ def encode_meta(
     UI values are padded with NUL, SH/AE with a space, to even length.
     Trailing spaces of the AE title are dropped first (the association layer
     hands dcmrecv the title without them; leading spaces are kept), verified
-    against the reference binary.  Strings are encoded Latin-1 so any bytes
+    against Debian 12's dcmrecv.  Strings are encoded Latin-1 so any bytes
     the caller decoded that way round-trip.
     """
 

@@ -13,7 +13,7 @@ class RunDirectory:
     path: str
 
     @classmethod
-    def create(cls) -> "RunDirectory":
+    def create(cls) -> RunDirectory:
         # mkdtemp creates the directory 0700: only our user can reach the endpoints.
         return cls(tempfile.mkdtemp(prefix="dcmrecv-cluster-"))
 

@@ -3,16 +3,15 @@
 Why this module exists: the workers terminate TLS themselves (spawned processes), so
 what travels is a picklable :class:`TLSSettings`; each process calls
 :func:`build_server_context`.  The function follows the order and the messages of
-DCMTK 3.6.7 ``DcmTLSOptions::createTransportLayer`` (see
-``/work/shared/reference/dcmrecv-behaviour.md`` §9): trusted certificates, CRLs,
+DCMTK 3.6.7 ``DcmTLSOptions::createTransportLayer`` (``dcmtls/libsrc/tlsopt.cc``): trusted certificates, CRLs,
 private key, certificate, profile, extra ciphersuites, DH parameters, verification.
 
 DCMTK logs ``E: OpenSSL error <code>: <text>`` lines whose code is whatever sits first
 in OpenSSL's per-thread error queue, including leftovers of earlier failures.
 Python's ``ssl`` module hides that queue, so :class:`_ErrorQueue` replays the codes
 OpenSSL 3.0 pushes for the failures met in practice (missing/unreadable files,
-wrong password, undecodable key/certificate).  The codes were observed with the
-reference binary; rarer failures get the closest observed code.
+wrong password, undecodable key/certificate).  The codes were observed with Debian 12's
+dcmrecv 3.6.7 and OpenSSL 3.0; rarer failures get the closest observed code.
 
 Requires the ``cryptography`` package (key/certificate parsing, DER conversion).
 """
@@ -36,6 +35,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
+from dcmrecv_cluster.shared import exitcodes
+
 __all__ = [
     "TransportLayerError",
     "TLSSettings",
@@ -51,8 +52,6 @@ __all__ = [
     "PROFILES",
 ]
 
-EXIT_CANNOT_CREATE_TRANSPORT_LAYER = 71
-EXIT_COMMANDLINE_SYNTAX_ERROR = 1
 
 
 class TransportLayerError(Exception):
@@ -62,7 +61,9 @@ class TransportLayerError(Exception):
     the command line (``+cs`` with ``+pz``: exit 1, ``error: <str(self)>``).
     """
 
-    def __init__(self, message: str, log_lines: list[tuple[str, str]], exit_code: int = EXIT_CANNOT_CREATE_TRANSPORT_LAYER):
+    def __init__(
+        self, message: str, log_lines: list[tuple[str, str]], exit_code: int = exitcodes.CANNOT_CREATE_TRANSPORT_LAYER
+    ) -> None:
         super().__init__(message)
         self.log_lines = list(log_lines)
         self.exit_code = exit_code
@@ -529,7 +530,9 @@ def write_random_seed(path: str) -> bool:
 
 # --------------------------------------------------------------------------- the context
 
-def _fatal(message: str, lines: list[tuple[str, str]], exit_code: int = EXIT_CANNOT_CREATE_TRANSPORT_LAYER):
+def _fatal(
+    message: str, lines: list[tuple[str, str]], exit_code: int = exitcodes.CANNOT_CREATE_TRANSPORT_LAYER
+) -> TransportLayerError:
     return TransportLayerError(message, lines, exit_code)
 
 
@@ -564,7 +567,7 @@ def _cipher_list(settings: TLSSettings, queue: _ErrorQueue) -> tuple[list[int], 
             text = "000b:000a Ciphersuite not allowed in current DICOM security profile"
             raise _fatal("--cipher not allowed with --profile-bcp195-ex", queue.lines + warnings + [
                 ("F", f"Additional ciphersuites not permitted with security profile '{pname}'"),
-                ("F", text)], exit_code=EXIT_COMMANDLINE_SYNTAX_ERROR)
+                ("F", text)], exit_code=exitcodes.COMMANDLINE_SYNTAX_ERROR)
         chosen.append(idx)
     return chosen, warnings
 

@@ -5,22 +5,22 @@ lookup in its own name table (``dcmFindUIDFromName``); names it does not know st
 fail the UID syntax check.  To be a drop-in we must accept exactly DCMTK's 436 names, no more:
 pydicom keywords that DCMTK does not know (``ImplicitVRLittleEndian``) must *not* resolve.
 
-Storage: 179 DCMTK names equal a pydicom keyword for the same UID, so for those we keep only the
-name and take the UID from pydicom's UID dictionary; the 257 names that differ from pydicom's
-keywords are listed with their UID.  ``tests/test_asconfig.py`` checks every name against the
-installed ``libdcmdata`` (the real ``dcmFindUIDFromName``).
+Storage: 163 DCMTK names are constants of ``pydicom.uid`` with the same UID, so for those we keep
+only the name and take the UID from pydicom; the 16 other pydicom keywords and the 257 names that
+differ from pydicom's keywords are listed with their UID.  ``tests/test_asconfig.py`` checks every
+name against the installed ``libdcmdata`` (the real ``dcmFindUIDFromName``).
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
-
+# DCMTK_UID_NAMES (name -> UID) is a module attribute built on first use by __getattr__ below;
+# it stays out of __all__ so that a star import does not build it.
 __all__ = [
-    "DCMTK_UID_NAMES",
     "EXPLICIT_VR_BIG_ENDIAN",
     "EXPLICIT_VR_LITTLE_ENDIAN",
     "lookup_symbolic_uid",
@@ -30,10 +30,9 @@ __all__ = [
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 
-# DCMTK names that are also pydicom keywords of the same UID (UID taken from pydicom).
+# DCMTK names that are also public pydicom.uid constants of the same UID (UID taken from pydicom).
 _SAME_AS_PYDICOM: tuple[str, ...] = (
-    "JPEGLSLossless", "RLELossless", "JPEG2000", "JPIPReferenced", "JPIPReferencedDeflate",
-    "RFC2557MIMEEncapsulation", "XMLEncoding", "AcquisitionContextSRStorage",
+    "JPEGLSLossless", "RLELossless", "JPEG2000", "AcquisitionContextSRStorage",
     "AdvancedBlendingPresentationStateStorage", "AmbulatoryECGWaveformStorage",
     "ArterialPulseWaveformStorage", "AutorefractionMeasurementsStorage",
     "BasicStructuredDisplayStorage", "BasicTextSRStorage", "BasicVoiceAudioWaveformStorage",
@@ -44,8 +43,9 @@ _SAME_AS_PYDICOM: tuple[str, ...] = (
     "CArmPhotonElectronRadiationStorage", "ChestCADSRStorage", "ColonCADSRStorage",
     "ColorPaletteStorage", "ColorSoftcopyPresentationStateStorage",
     "CompositingPlanarMPRVolumetricPresentationStateStorage", "Comprehensive3DSRStorage",
-    "ComprehensiveSRStorage", "ComputedRadiographyImageStorage", "ContentAssessmentResultsStorage",
-    "CornealTopographyMapStorage", "CTDefinedProcedureProtocolStorage", "CTImageStorage",
+    "ComprehensiveSRStorage", "ComputedRadiographyImageStorage",
+    "ContentAssessmentResultsStorage", "CornealTopographyMapStorage",
+    "CTDefinedProcedureProtocolStorage", "CTImageStorage",
     "CTPerformedProcedureProtocolStorage", "DeformableSpatialRegistrationStorage",
     "DermoscopicPhotographyImageStorage", "DigitalIntraOralXRayImageStorageForPresentation",
     "DigitalIntraOralXRayImageStorageForProcessing",
@@ -60,8 +60,8 @@ _SAME_AS_PYDICOM: tuple[str, ...] = (
     "ExtensibleSRStorage", "GeneralAudioWaveformStorage", "GeneralECGWaveformStorage",
     "GenericImplantTemplateStorage", "GrayscalePlanarMPRVolumetricPresentationStateStorage",
     "GrayscaleSoftcopyPresentationStateStorage", "HangingProtocolStorage",
-    "HemodynamicWaveformStorage", "ImplantAssemblyTemplateStorage", "ImplantTemplateGroupStorage",
-    "IntraocularLensCalculationsStorage",
+    "HemodynamicWaveformStorage", "ImplantAssemblyTemplateStorage",
+    "ImplantTemplateGroupStorage", "IntraocularLensCalculationsStorage",
     "IntravascularOpticalCoherenceTomographyImageStorageForPresentation",
     "IntravascularOpticalCoherenceTomographyImageStorageForProcessing",
     "KeratometryMeasurementsStorage", "KeyObjectSelectionDocumentStorage",
@@ -79,9 +79,10 @@ _SAME_AS_PYDICOM: tuple[str, ...] = (
     "OphthalmicVisualFieldStaticPerimetryMeasurementsStorage", "ParametricMapStorage",
     "PatientRadiationDoseSRStorage", "PerformedImagingAgentAdministrationSRStorage",
     "PlannedImagingAgentAdministrationSRStorage", "PositronEmissionTomographyImageStorage",
-    "ProcedureLogStorage", "ProtocolApprovalStorage", "PseudoColorSoftcopyPresentationStateStorage",
-    "RadiopharmaceuticalRadiationDoseSRStorage", "RawDataStorage", "RealWorldValueMappingStorage",
-    "RespiratoryWaveformStorage", "RoboticArmRadiationStorage", "RoboticRadiationRecordStorage",
+    "ProcedureLogStorage", "ProtocolApprovalStorage",
+    "PseudoColorSoftcopyPresentationStateStorage", "RadiopharmaceuticalRadiationDoseSRStorage",
+    "RawDataStorage", "RealWorldValueMappingStorage", "RespiratoryWaveformStorage",
+    "RoboticArmRadiationStorage", "RoboticRadiationRecordStorage",
     "RoutineScalpElectroencephalogramWaveformStorage", "RTBeamsDeliveryInstructionStorage",
     "RTBeamsTreatmentRecordStorage", "RTBrachyApplicationSetupDeliveryInstructionStorage",
     "RTBrachyTreatmentRecordStorage", "RTDoseStorage", "RTImageStorage",
@@ -90,30 +91,46 @@ _SAME_AS_PYDICOM: tuple[str, ...] = (
     "RTRadiationSetDeliveryInstructionStorage", "RTRadiationSetStorage",
     "RTSegmentAnnotationStorage", "RTStructureSetStorage", "RTTreatmentPreparationStorage",
     "RTTreatmentSummaryRecordStorage", "SecondaryCaptureImageStorage", "SegmentationStorage",
-    "SegmentedVolumeRenderingVolumetricPresentationStateStorage", "SimplifiedAdultEchoSRStorage",
-    "SleepElectroencephalogramWaveformStorage", "SpatialFiducialsStorage",
-    "SpatialRegistrationStorage", "SpectaclePrescriptionReportStorage",
-    "StereometricRelationshipStorage", "SubjectiveRefractionMeasurementsStorage",
-    "SurfaceScanMeshStorage", "SurfaceScanPointCloudStorage", "SurfaceSegmentationStorage",
+    "SegmentedVolumeRenderingVolumetricPresentationStateStorage",
+    "SimplifiedAdultEchoSRStorage", "SleepElectroencephalogramWaveformStorage",
+    "SpatialFiducialsStorage", "SpatialRegistrationStorage",
+    "SpectaclePrescriptionReportStorage", "StereometricRelationshipStorage",
+    "SubjectiveRefractionMeasurementsStorage", "SurfaceScanMeshStorage",
+    "SurfaceScanPointCloudStorage", "SurfaceSegmentationStorage",
     "TomotherapeuticRadiationRecordStorage", "TomotherapeuticRadiationStorage",
     "TractographyResultsStorage", "TwelveLeadECGWaveformStorage", "UltrasoundImageStorage",
-    "VideoEndoscopicImageStorage", "VideoMicroscopicImageStorage", "VideoPhotographicImageStorage",
-    "VisualAcuityMeasurementsStorage", "VLEndoscopicImageStorage", "VLMicroscopicImageStorage",
-    "VLPhotographicImageStorage", "VLSlideCoordinatesMicroscopicImageStorage",
-    "VLWholeSlideMicroscopyImageStorage", "VolumeRenderingVolumetricPresentationStateStorage",
+    "VideoEndoscopicImageStorage", "VideoMicroscopicImageStorage",
+    "VideoPhotographicImageStorage", "VisualAcuityMeasurementsStorage",
+    "VLEndoscopicImageStorage", "VLMicroscopicImageStorage", "VLPhotographicImageStorage",
+    "VLSlideCoordinatesMicroscopicImageStorage", "VLWholeSlideMicroscopyImageStorage",
+    "VolumeRenderingVolumetricPresentationStateStorage",
     "WideFieldOphthalmicPhotographyStereographicProjectionImageStorage",
-    "WideFieldOphthalmicPhotography3DCoordinatesImageStorage", "XADefinedProcedureProtocolStorage",
-    "XAPerformedProcedureProtocolStorage", "XAXRFGrayscaleSoftcopyPresentationStateStorage",
-    "XRay3DAngiographicImageStorage", "XRay3DCraniofacialImageStorage",
-    "XRayAngiographicImageStorage", "XRayRadiationDoseSRStorage",
-    "XRayRadiofluoroscopicImageStorage", "RTConventionalMachineVerification",
-    "RTIonMachineVerification", "BreastImagingRelevantPatientInformationQuery",
-    "CardiacRelevantPatientInformationQuery", "GeneralRelevantPatientInformationQuery",
-    "NativeDICOMModel", "AbstractMultiDimensionalImageModel",
-    "VideoEndoscopicImageRealTimeCommunication", "VideoPhotographicImageRealTimeCommunication",
-    "AudioWaveformRealTimeCommunication", "RenditionSelectionDocumentRealTimeCommunication",
-    "DICOMContentMappingResource",
+    "WideFieldOphthalmicPhotography3DCoordinatesImageStorage",
+    "XADefinedProcedureProtocolStorage", "XAPerformedProcedureProtocolStorage",
+    "XAXRFGrayscaleSoftcopyPresentationStateStorage", "XRay3DAngiographicImageStorage",
+    "XRay3DCraniofacialImageStorage", "XRayAngiographicImageStorage",
+    "XRayRadiationDoseSRStorage", "XRayRadiofluoroscopicImageStorage",
 )
+
+# DCMTK names that are pydicom keywords too, but not among pydicom.uid's public constants.
+_SAME_AS_PYDICOM_NOT_PUBLIC: dict[str, str] = {
+    "JPIPReferenced": "1.2.840.10008.1.2.4.94",
+    "JPIPReferencedDeflate": "1.2.840.10008.1.2.4.95",
+    "RFC2557MIMEEncapsulation": "1.2.840.10008.1.2.6.1",
+    "XMLEncoding": "1.2.840.10008.1.2.6.2",
+    "RTConventionalMachineVerification": "1.2.840.10008.5.1.4.34.8",
+    "RTIonMachineVerification": "1.2.840.10008.5.1.4.34.9",
+    "BreastImagingRelevantPatientInformationQuery": "1.2.840.10008.5.1.4.37.2",
+    "CardiacRelevantPatientInformationQuery": "1.2.840.10008.5.1.4.37.3",
+    "GeneralRelevantPatientInformationQuery": "1.2.840.10008.5.1.4.37.1",
+    "NativeDICOMModel": "1.2.840.10008.7.1.1",
+    "AbstractMultiDimensionalImageModel": "1.2.840.10008.7.1.2",
+    "VideoEndoscopicImageRealTimeCommunication": "1.2.840.10008.10.1",
+    "VideoPhotographicImageRealTimeCommunication": "1.2.840.10008.10.2",
+    "AudioWaveformRealTimeCommunication": "1.2.840.10008.10.3",
+    "RenditionSelectionDocumentRealTimeCommunication": "1.2.840.10008.10.4",
+    "DICOMContentMappingResource": "1.2.840.10008.8.1.1",
+}
 
 # DCMTK names that differ from pydicom's keyword (or that pydicom lacks), with their UID.
 _DCMTK_ONLY: dict[str, str] = {
@@ -384,14 +401,15 @@ def _build_table() -> Mapping[str, str]:
     Built on first use: importing pydicom costs ~34 MB, which a worker (it receives
     resolved UIDs) never needs to pay.
     """
-    from pydicom._uid_dict import UID_dictionary
+    import pydicom.uid
 
-    by_keyword = {entry[4]: uid for uid, entry in UID_dictionary.items() if entry[4]}
     table = {}
     for name in _SAME_AS_PYDICOM:
-        if name not in by_keyword:  # pragma: no cover - only with an incompatible pydicom
-            raise ImportError(f"pydicom no longer has the UID keyword {name!r}")
-        table[name] = by_keyword[name]
+        uid = getattr(pydicom.uid, name, None)
+        if not isinstance(uid, str):  # pragma: no cover - only with an incompatible pydicom
+            raise ImportError(f"pydicom.uid no longer has the UID constant {name!r}")
+        table[name] = str(uid)
+    table.update(_SAME_AS_PYDICOM_NOT_PUBLIC)
     table.update(_DCMTK_ONLY)
     return MappingProxyType(table)
 

@@ -16,7 +16,7 @@ HELLO = "hello"          # {pid}: the worker booted and takes sockets now
 HEARTBEAT = "heartbeat"  # {active}: sent by a thread of its own, so long C-STOREs never look hung
 CLOSED = "closed"        # {}: one handed-over connection has ended (keeps the least-busy count exact)
 NAME = "name"            # {mode: "unique"|"short", count}: ask the name authority; replied with REPLY
-BYE = "bye"              # {stored, failed, associations}: the worker's summary before a clean exit
+BYE = "bye"              # {associations, dropped_logs}: the worker's summary before a clean exit
 
 # supervisor -> worker (control, ROUTER -> DEALER)
 REPLY = "reply"          # {status: "ok"|"error", errno, reason, ...payload}

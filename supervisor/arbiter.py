@@ -20,8 +20,8 @@ import multiprocess
 import zmq
 
 from dcmrecv_cluster.shared import exitcodes, fdpass, naming, wire
-from dcmrecv_cluster.shared.rundir import RunDirectory
 from dcmrecv_cluster.shared.runconfig import WORKER_ENTRY, WorkerConfig, run_entry
+from dcmrecv_cluster.shared.rundir import RunDirectory
 from dcmrecv_cluster.supervisor import drain, proxyproto
 from dcmrecv_cluster.supervisor.logsink import LogSink
 from dcmrecv_cluster.supervisor.names import NameAuthority
@@ -31,7 +31,6 @@ GRACE_SECONDS = 30.0          # in-flight associations get this long after SIGTE
 HEARTBEAT_LIMIT = 30.0        # a booted worker silent this long is hung: killed and replaced
 BOOT_LIMIT = 60.0             # a worker that has not said hello by then cannot boot
 MAX_BOOT_FAILURES = 3         # consecutive failed boots before the supervisor gives up
-WORKER_BOOT_FAILURE = 3       # the worker's own exit code for "cannot boot"
 TICK = 0.5
 
 
@@ -166,9 +165,9 @@ class Arbiter:
         self.telemetry.event("worker_died", worker=slot.index, pid=pid, how=how, lost=lost)
         if self.stopping or retired:
             return
-        if not was_booted or exitcode == WORKER_BOOT_FAILURE:
+        if not was_booted or exitcode == exitcodes.WORKER_BOOT_FAILURE:
             self.boot_failures += 1
-            if exitcode == WORKER_BOOT_FAILURE or self.boot_failures >= MAX_BOOT_FAILURES:
+            if exitcode == exitcodes.WORKER_BOOT_FAILURE or self.boot_failures >= MAX_BOOT_FAILURES:
                 self.log.fatal(f"workers cannot boot (worker {slot.index} {how}), stopping")
                 self.exit_code = exitcodes.WORKERS_CANNOT_BOOT
                 self._begin_stop()
@@ -184,6 +183,24 @@ class Arbiter:
                 os.unlink(path)
             except OSError:
                 pass
+
+    def _notice(self, text: str) -> None:
+        """An info line an operator must see at the default level (dcmrecv's default is warn)."""
+        self.log.emit("I", text, force=self.log.enabled("W"))
+
+    def _remove_leftover_temp_files(self) -> None:
+        """At start-up: instances in progress when an earlier run on this host was killed (SIGKILL)."""
+        series_date = self.options.subdir_mode == "series-date"
+        removed = 0
+        for path in naming.leftover_temp_files(self.options.output_directory, series_date):
+            try:
+                os.unlink(path)
+                removed += 1
+            except OSError:
+                pass
+        if removed:
+            self._notice(f"removed {removed} leftover temp file(s) of an earlier run on this host "
+                         f"from {self.options.output_directory or '.'}")
 
     def _check_liveness(self) -> None:
         now = time.monotonic()
@@ -235,7 +252,8 @@ class Arbiter:
         (PROXY LOCAL: the balancer's own health check) is exempt from --max-associations."""
         active = sum(slot.active for slot in self._all_slots())
         if active >= self.options.max_associations and not probe:
-            self.log.warn(f"Refusing Association from {peer[0]}: --max-associations {self.options.max_associations} reached")
+            limit = self.options.max_associations
+            self.log.warn(f"Refusing Association from {peer[0]}: --max-associations {limit} reached")
             self.rejector.reject(conn)
             self.telemetry.event("association_rejected", reason="max-associations", peer=peer[0])
             return
@@ -344,10 +362,14 @@ class Arbiter:
                 self.log.emit(letter, text)
             self.log.error("reload failed, keeping the current configuration")
             return
-        self.log.info("SIGHUP: configuration re-read, replacing workers")
+        old = [slot.pid for slot in self.slots]
         for slot in list(self.slots):
             self._retire(slot)
             self._spawn(slot.index)
+        new = [slot.pid for slot in self.slots]
+        what = f"association profile {self.profile.name}" + (" and TLS material" if self.tls is not None else "")
+        self._notice(f"SIGHUP: reloaded {what}; workers (pids {_pids(old)}) finish their associations, "
+                     f"new workers (pids {_pids(new)}) take new ones")
 
     def _retire(self, slot: WorkerSlot) -> None:
         self.retiring.append(slot)
@@ -382,6 +404,7 @@ class Arbiter:
     def run(self) -> int:
         self._open_channels()
         self._install_signals()
+        self._remove_leftover_temp_files()
         try:
             for index in range(self.options.workers):
                 self._spawn(index)
@@ -481,11 +504,15 @@ class NullTelemetry:
     def store(self, message: dict) -> None:
         pass
 
-    def tick(self, arbiter: "Arbiter") -> None:
+    def tick(self, arbiter: Arbiter) -> None:
         pass
 
     def close(self) -> None:
         pass
+
+
+def _pids(pids: list[int]) -> str:
+    return ", ".join(str(pid) for pid in pids)
 
 
 def _kill(pid: int, signum: int) -> None:

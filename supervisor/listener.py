@@ -31,6 +31,7 @@ def open_listener(port: int, bind_address: str = "0.0.0.0", backlog: int = BACKL
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         if exc.errno == errno.EADDRINUSE:
             reason = "Address already in use"
-        raise ListenError([("F", f"cannot start SCP and listen on port {port}: TCP Initialization Error: {reason}")]) from exc
+        text = f"cannot start SCP and listen on port {port}: TCP Initialization Error: {reason}"
+        raise ListenError([("F", text)]) from exc
     sock.setblocking(False)
     return sock

@@ -52,7 +52,8 @@ class Metrics:
         self.worker_active = metric(Gauge, "worker_associations_active", "Associations in progress per worker",
                                     ("worker",))
         self.events_published = metric(Counter, "events_published", "Stored-instance events sent to the subscribers")
-        self.events_dropped = metric(Counter, "events_dropped", "Events nobody was subscribed to, or times a subscriber's queue was full",
+        self.events_dropped = metric(Counter, "events_dropped",
+                                     "Events nobody was subscribed to, or times a subscriber's queue was full",
                                      ("reason",))
 
     def exposition(self) -> bytes:
@@ -68,7 +69,7 @@ class StatusServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
                     self._answer(200, CONTENT_TYPE_LATEST, server.metrics.exposition())

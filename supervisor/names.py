@@ -33,4 +33,4 @@ class NameAuthority:
         if now != self._second:
             self._second = now
             self._sequence = self.short.candidates(now)
-        return [name for name, _ in zip(self._sequence, range(max(1, min(count, naming.MAX_TRY))))]
+        return [name for name, _ in zip(self._sequence, range(max(1, min(count, naming.MAX_TRY))), strict=False)]

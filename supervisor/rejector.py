@@ -12,8 +12,8 @@ from __future__ import annotations
 import socket
 import time
 
-# A-ASSOCIATE-RJ: result 2 (transient), source 3 (presentation related), reason 2 (local limit exceeded)
-LIMIT_EXCEEDED_RJ = bytes((0x03, 0, 0, 0, 0, 4, 0, 2, 3, 2))
+from dcmrecv_cluster.shared.ul import LIMIT_EXCEEDED_RJ
+
 DRAIN_SECONDS = 2.0
 
 

@@ -6,16 +6,17 @@ process tree, whereas the HTTP page works from any host that can scrape the
 node, needs no change to the arbiter's loop, and gives tools the same JSON.
 
 Exit status: 0 the node answered, 1 it could not be reached or did not answer
-with a status page, 2 command-line error.
+with a status page (a DICOM port, say), 2 command-line error.
 """
 
 from __future__ import annotations
 
-import argparse
+import http.client
 import json
 import sys
-import urllib.error
 import urllib.request
+
+import click
 
 
 def fetch_status(host: str, port: int, timeout: float = 5.0) -> dict:
@@ -70,31 +71,37 @@ def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dcmrecv-cluster-status",
-                                     description="Show what a running dcmrecv-cluster is doing "
-                                                 "(it must run with --metrics-port).")
-    parser.add_argument("--host", default="127.0.0.1", help="the node's address (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, required=True, help="the node's --metrics-port")
-    parser.add_argument("--json", action="store_true", help="print the status page as JSON")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default: 5)")
-    args = parser.parse_args(argv)
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--host", default="127.0.0.1", show_default=True, help="The node's address.")
+@click.option("--port", type=click.IntRange(1, 65535), required=True, help="The node's --metrics-port.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status page as JSON.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True,
+              help="Seconds to wait for an answer.")
+@click.version_option(package_name="dcmrecv-cluster", prog_name="dcmrecv-cluster-status")
+def main(host: str, port: int, as_json: bool, timeout: float) -> None:
+    """Show what a running dcmrecv-cluster is doing (it must run with --metrics-port)."""
     try:
-        status = fetch_status(args.host, args.port, args.timeout)
-    except (OSError, ValueError) as exc:   # URLError and timeouts are OSErrors, bad JSON a ValueError
+        status = fetch_status(host, port, timeout)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        # URLError and timeouts are OSErrors, bad JSON a ValueError, a non-HTTP answer an HTTPException
         reason = getattr(exc, "reason", None) or exc
-        sys.stderr.write(f"dcmrecv-cluster-status: no status from {args.host}:{args.port}: {reason}\n")
-        return 1
+        if isinstance(exc, http.client.HTTPException):
+            reason = f"not an HTTP status page ({type(exc).__name__}); is {port} the node's --metrics-port?"
+        _fail(f"no status from {host}:{port}: {reason}")
     try:
-        sys.stdout.write(json.dumps(status, indent=2) + "\n" if args.json else render(status))
-    except (KeyError, TypeError) as exc:
-        sys.stderr.write(f"dcmrecv-cluster-status: unexpected status page from {args.host}:{args.port}: {exc!r}\n")
-        return 1
-    return 0
+        text = json.dumps(status, indent=2) + "\n" if as_json else render(status)
+    except (KeyError, TypeError, AttributeError) as exc:
+        _fail(f"unexpected status page from {host}:{port}: {exc!r}")
+    sys.stdout.write(text)
+
+
+def _fail(text: str) -> None:
+    click.echo(f"dcmrecv-cluster-status: {text}", err=True)
+    sys.exit(1)
 
 
 def run() -> None:
-    sys.exit(main())
+    main()
 
 
 if __name__ == "__main__":

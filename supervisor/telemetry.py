@@ -24,7 +24,7 @@ from dcmrecv_cluster.supervisor.startup import StartupError
 SNAPSHOT_INTERVAL = 0.2    # the status page and per-worker gauges are at most this stale (plus one arbiter tick)
 
 
-def open_telemetry(options) -> "Telemetry | None":
+def open_telemetry(options) -> Telemetry | None:
     """Bind what the options ask for; a port or endpoint that cannot be bound stops start-up (64)."""
     if options.metrics_port is None and options.events_endpoint is None:
         return None

@@ -25,7 +25,6 @@ from dcmrecv_cluster.shared.asconfig import (
     AssociationProfile,
     PresentationContextSpec,
     load_profile,
-    negotiate,
 )
 from dcmrecv_cluster.shared.default_profile import (
     IMAGE_TRANSFER_SYNTAXES,
@@ -33,6 +32,8 @@ from dcmrecv_cluster.shared.default_profile import (
     default_profile,
 )
 from dcmrecv_cluster.shared.uidnames import DCMTK_UID_NAMES, is_valid_uid, lookup_symbolic_uid
+from dcmrecv_cluster.workers.acse import AssociateRequest
+from dcmrecv_cluster.workers.negotiation import Negotiator
 
 from .support.net import free_port
 from .support.tools import DCMRECV, STORESCP_CFG
@@ -208,7 +209,8 @@ CASES: dict[str, tuple[str | bytes, str]] = {
     "lex-comment-lines": ("# head\n#[[TransferSyntaxes]]\n" + cfg(), "P"),
     "lex-key-without-equals-swallows-next": (
         cfg(ts="[[TransferSyntaxes]]\n[Unc]\nTransferSyntax1 LittleEndianImplicit\nTransferSyntax2 = Bogus\n"), "P"),
-    "lex-missing-close-bracket-swallows-section": ("[[TransferSyntaxes]\n[Unc]\nTransferSyntax1 = 1.2\n" + PC + PROF, "P"),
+    "lex-missing-close-bracket-swallows-section": (
+        "[[TransferSyntaxes]\n[Unc]\nTransferSyntax1 = 1.2\n" + PC + PROF, "P"),
     "lex-triple-bracket": (cfg(prof="[[[Profiles]]]\n[P]\nPresentationContexts = PC\n"), "P"),
     "lex-entry-before-section-dropped": ("TransferSyntax1 = Bogus\n[Unc]\nTransferSyntax1 = Bogus\n" + cfg(), "P"),
     "lex-crlf": (cfg().replace("\n", "\r\n"), "P"),
@@ -285,7 +287,8 @@ def test_duplicate_abstract_syntax_error_names_both_entries(tmp_path: Path) -> N
     assert str(err) == "Invalid or non-existing SCP Association Profile"
     assert err.log_lines[0] == ("E", 'The association profile named "p" is not a valid SCP association profile')
     assert "PRESENTATIONCONTEXT1 and PRESENTATIONCONTEXT3" in err.log_lines[1][1]
-    assert err.log_lines[-1] == ("F", "cannot load association configuration: Invalid or non-existing SCP Association Profile")
+    assert err.log_lines[-1] == (
+        "F", "cannot load association configuration: Invalid or non-existing SCP Association Profile")
 
 
 def test_multiline_value_is_logged_line_by_line(tmp_path: Path) -> None:
@@ -391,15 +394,15 @@ def test_name_table_matches_libdcmdata() -> None:
     assert len(DCMTK_UID_NAMES) == 436
     for name, uid in DCMTK_UID_NAMES.items():
         assert find_uid(name) == uid, name
-    # every UID pydicom knows that DCMTK names must be in our table under DCMTK's name
-    from pydicom._uid_dict import UID_dictionary
+    # every UID pydicom publishes that DCMTK names must be in our table under DCMTK's name
+    import pydicom.uid
 
-    for uid, entry in UID_dictionary.items():
+    for uid in {str(v) for v in vars(pydicom.uid).values() if isinstance(v, pydicom.uid.UID)}:
         dcmtk_name = find_name(uid)
         if dcmtk_name is not None:
             assert DCMTK_UID_NAMES.get(dcmtk_name) == uid, (uid, dcmtk_name)
         # a pydicom keyword resolves here exactly when DCMTK resolves it
-        keyword = entry[4]
+        keyword = pydicom.uid.UID(uid).keyword
         if keyword:
             assert DCMTK_UID_NAMES.get(keyword) == find_uid(keyword), keyword
 
@@ -438,6 +441,12 @@ def _profile(*specs: PresentationContextSpec) -> AssociationProfile:
     return AssociationProfile("T", specs)
 
 
+def negotiate(profile: AssociationProfile, proposed, roles=None) -> list[tuple[int, int, str | None]]:
+    """The workers' engine on a request of only these contexts (and role items): what production answers."""
+    request = AssociateRequest(contexts=[(cid, a, list(s)) for cid, a, s in proposed], roles=dict(roles or {}))
+    return Negotiator(profile).answer(request).results
+
+
 def test_negotiate_rules() -> None:
     prof = _profile(
         PresentationContextSpec(CT, (JPEG2000, EXPLICIT_LE, IMPLICIT)),
@@ -458,7 +467,10 @@ def test_negotiate_rules() -> None:
         (1, 0, JPEG2000), (3, 0, IMPLICIT), (5, 4, None), (7, 3, None), (9, 2, None), (11, 4, None),
         (13, 0, IMPLICIT),
     ]
-    assert negotiate(prof, [(9, MR, [EXPLICIT_LE])], role_items={MR}) == [(9, 0, EXPLICIT_LE)]
+    # proposed with an SCP role item it is accepted, and the answer grants the SCP role only
+    assert negotiate(prof, [(9, MR, [EXPLICIT_LE])], roles={MR: (0, 1)}) == [(9, 0, EXPLICIT_LE)]
+    answer = Negotiator(prof).answer(AssociateRequest(contexts=[(9, MR, [EXPLICIT_LE])], roles={MR: (1, 1)}))
+    assert answer.roles == [(MR, 0, 1)] and answer.accepted == {9: EXPLICIT_LE}
 
 
 def test_verification_only_profile() -> None:
@@ -469,7 +481,7 @@ def test_verification_only_profile() -> None:
 
 @needs_dcmrecv
 def test_negotiation_matches_real_dcmrecv(tmp_path: Path) -> None:
-    """One association against ``dcmrecv -xf storescp.cfg Default`` decides the same as ``negotiate``."""
+    """One association against ``dcmrecv -xf storescp.cfg Default`` decides the same as our ``Negotiator``."""
     from pynetdicom import AE
 
     proposals = [
@@ -515,12 +527,13 @@ def test_negotiation_matches_real_dcmrecv(tmp_path: Path) -> None:
 
 
 def test_default_profile_contents() -> None:
-    from pynetdicom.sop_class import _STORAGE_CLASSES
+    from pynetdicom import AllStoragePresentationContexts
 
     prof = default_profile()
     assert prof is default_profile()
     assert prof.contexts[0] == PresentationContextSpec(VERIFICATION, (IMPLICIT, EXPLICIT_LE, EXPLICIT_BE))
-    assert {c.abstract_syntax for c in prof.contexts[1:]} == {str(u) for u in _STORAGE_CLASSES.values()}
+    storage = {str(c.abstract_syntax) for c in AllStoragePresentationContexts}
+    assert {c.abstract_syntax for c in prof.contexts[1:]} == storage
     assert prof.find(CT).transfer_syntaxes == IMAGE_TRANSFER_SYNTAXES
     assert prof.find("1.2.840.10008.5.1.4.1.1.66.4").transfer_syntaxes == IMAGE_TRANSFER_SYNTAXES  # Segmentation
     assert prof.find(BASIC_TEXT_SR).transfer_syntaxes == NON_IMAGE_TRANSFER_SYNTAXES

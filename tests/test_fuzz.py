@@ -75,7 +75,7 @@ def _closed_by_peer(sock: socket.socket, within: float) -> bool:
         try:
             if not sock.recv(65536):
                 return True
-        except socket.timeout:
+        except TimeoutError:
             return False
         except OSError:
             return True     # reset: an abort without A-ABORT is a close too

@@ -147,10 +147,10 @@ def test_duration_mode_stops_by_itself(storescp, tmp_path):
 
 @pytest.mark.skipif(os.environ.get("BENCH_SMOKE") == "0", reason="BENCH_SMOKE=0")
 @needs_dcmtk
-def test_bench_quick_smoke(tmp_path):
+def test_bench_quick_smoke_with_the_driver(tmp_path):
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, "-m", "dcmrecv_cluster.loadtest.bench", "--quick",
-                           "--servers", "storescp", "--loads", "mr", "--json", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "dcmrecv_cluster.loadtest.bench", "--quick", "--sender", "driver",
+                           "--filesystem", "workdir", "--servers", "storescp", "--loads", "mr", "--json", str(out)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(out.read_text())
@@ -160,7 +160,31 @@ def test_bench_quick_smoke(tmp_path):
         assert cell["instances_per_s"]["median"] > 0
         assert cell["server_cpu_ms_per_instance"]["median"] > 0
         assert cell["peak_rss_total_mib"] > 0
+        assert cell["p50_ms"]["median"] > 0
     assert "mr16" in proc.stdout and "storescp" in proc.stdout
+
+
+@pytest.mark.skipif(os.environ.get("BENCH_SMOKE") == "0", reason="BENCH_SMOKE=0")
+@needs_dcmtk
+def test_bench_quick_smoke_with_storescu_on_a_journaled_ext4(tmp_path):
+    """The default bench: DCMTK senders, every file on disk counted, the project's ratio, the filesystem named."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "dcmrecv_cluster.loadtest.bench", "--quick", "--workers", "1",
+                           "--servers", "storescp+nodelay,dcmrecv-cluster", "--loads", "mr16",
+                           "--workdir", str(tmp_path / "work"), "--json", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    row = result["table"]["mr16"]
+    for server in ("storescp+nodelay", "dcmrecv-cluster"):
+        assert row[server]["instances_per_s"]["median"] > 0
+        assert [c["acknowledged"] for c in result["cells"] if c["server"] == server] == [16 * 25]
+    assert row["dcmrecv-cluster"]["best_dcmtk"] == "storescp+nodelay"
+    assert row["dcmrecv-cluster"]["ratio_to_best_dcmtk"] > 0
+    expected = "ext4 (journaled)" if os.geteuid() == 0 else ""
+    assert expected in result["settings"]["filesystem"]
+    assert f"output on {result['settings']['filesystem']}" in proc.stdout
+    assert not os.path.exists(tmp_path / "work" / "bench-ext4.img")
 
 
 # -- wire encoding -------------------------------------------------------------------------------

@@ -45,8 +45,8 @@ from dcmrecv_cluster.shared.part10 import (
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
     DatasetError,
-    read_dataset_facts,
     encode_meta,
+    read_dataset_facts,
 )
 
 from .support.net import free_port
@@ -196,7 +196,8 @@ def test_uid_generator_unique_across_processes():
         "g = UidGenerator('2.25')\n"
         "print('\\n'.join(g.next_uid() for _ in range(200)))\n"
     )
-    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)]
+    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
     a, b = (set(o.split()) for o in outs)
     assert len(a) == len(b) == 200 and not a & b
 
@@ -524,7 +525,7 @@ def test_dcmrecv_default_names_and_meta(tmp_path):
     assert stored == expected + expected[:1]
     assert sorted(os.listdir(outdir)) == sorted(expected)
     seen_ts = []
-    for name, uid in zip(expected, uids):
+    for name, uid in zip(expected, uids, strict=True):
         meta, ts, dataset = _split_part10((outdir / name).read_bytes())
         seen_ts.append(ts)
         assert meta == encode_meta(CT, uid, ts, DCMTK_IMPL_UID, "OFFIS_DCMTK_367")
@@ -562,7 +563,8 @@ def test_dcmrecv_bit_preserving_meta(tmp_path):
     with _dcmrecv(tmp_path, "+B") as (port, outdir, log, _):
         _storescu(port, files[0], aet="ODD")
         _storescu(port, files[1], aet="  A B", extra=("-xi",))
-    for name, uid, aet in (("CT.1.2.826.0.1.1", "1.2.826.0.1.1", "ODD"), ("CT.1.2.826.0.1.12", "1.2.826.0.1.12", "  A B")):
+    for name, uid, aet in (("CT.1.2.826.0.1.1", "1.2.826.0.1.1", "ODD"),
+                           ("CT.1.2.826.0.1.12", "1.2.826.0.1.12", "  A B")):
         meta, ts, dataset = _split_part10((outdir / name).read_bytes())
         assert meta == encode_meta(CT, uid, ts, DCMTK_IMPL_UID, "OFFIS_DCMBP_367", aet + "   ")
         assert read_dataset_facts(dataset, ts).sop_instance_uid == uid
@@ -589,7 +591,7 @@ def test_dcmrecv_short_unique_names(tmp_path):
     gen = ShortNameGenerator(creation)
     existing: set[str] = set()
     classes = [CT, CT, CT, PRIVATE, CT]
-    for name, cls in zip(stored, classes):
+    for name, cls in zip(stored, classes, strict=True):
         matches = []
         for seed in range(t_send, t_done + 1):
             first_free = next(

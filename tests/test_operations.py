@@ -24,7 +24,7 @@ from dcmrecv_cluster.workers.storage import InstanceWriter, Namer, StorageSettin
 from .support.instances import CT_IMAGE, make_instance, make_series
 from .support.net import free_port
 from .support.rawscu import associate, associate_rq, dataset_bytes, read_pdu, release, store
-from .support.service import BIN, storescu, stored_files, wait_until
+from .support.service import BIN, stored_files, storescu, wait_until
 
 CLUSTER = ("--workers", "2", "--embedded-profile", "--bind", "127.0.0.1")
 STATUS = str(BIN / "dcmrecv-cluster-status")

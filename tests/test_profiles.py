@@ -221,9 +221,11 @@ class Pair:
             log_start = len(receiver.log)
             count = len(proxy.downstream)
             sender(proxy.port)
-            wait_until(lambda: len(proxy.downstream) > count and len(proxy.downstream[count]) >= 10,
+            wait_until(lambda proxy=proxy, count=count: len(proxy.downstream) > count
+                       and len(proxy.downstream[count]) >= 10,
                        10, 0.02, f"{name}'s answer")
-            raw = wait_until(lambda: _complete(proxy.downstream[count]), 10, 0.02, f"{name}'s whole answer")
+            raw = wait_until(lambda proxy=proxy, count=count: _complete(proxy.downstream[count]), 10, 0.02,
+                             f"{name}'s whole answer")
             request = first_pdu(proxy.upstream[count])
             seen[name] = {"answer": describe_pdu(raw), "raw": raw, "request": request,
                           "log": lambda r=receiver, s=log_start: r.log[s:]}
@@ -424,7 +426,7 @@ def test_private_sop_class_is_received_and_stored(roles_pair, instances):
     names = {}
     for name in ("dcmrecv", "ours"):
         out = roles_pair.out(name)
-        names[name] = wait_until(lambda: sorted(p.name for p in out.glob("*.*") if not p.name.startswith(".")),
+        names[name] = wait_until(lambda out=out: sorted(p.name for p in out.glob("*.*") if not p.name.startswith(".")),
                                  10, 0.05, f"{name} to store the instance")
     assert names["ours"] == names["dcmrecv"]
 

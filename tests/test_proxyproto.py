@@ -123,10 +123,10 @@ def test_trust_list_and_options():
         with pytest.raises(ValueError):
             parse_trust(bad)
 
-    class O:
+    class Options:
         proxy_protocol, proxy_trust = None, None
 
-    o = O()
+    o = Options()
     assert proxyproto.option_problem(o) is None
     o.proxy_trust = "127.0.0.1"
     assert "only allowed with --proxy-protocol" in proxyproto.option_problem(o)

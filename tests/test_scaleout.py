@@ -124,7 +124,7 @@ class Balancer:
     def states(self) -> dict[str, str]:
         lines = self.command("show stat").splitlines()
         columns = lines[0].lstrip("# ").split(",")
-        rows = [dict(zip(columns, line.split(","))) for line in lines[1:] if line]
+        rows = [dict(zip(columns, line.split(","), strict=False)) for line in lines[1:] if line]
         return {r["svname"]: r["status"] for r in rows if r["pxname"] == "dicom_nodes" and r["svname"].startswith("n")}
 
     def wait_state(self, server: str, prefix: str, timeout: float = 20) -> float:
@@ -377,7 +377,7 @@ def test_fsu_candidates_of_different_nodes_never_meet():
     assert all(len(s) == naming.MAX_TRY for s in sets)
     assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
     dcmtk = list(naming.ShortNameGenerator(1_700_000_000).candidates(1_700_000_001))
-    for node, candidates in zip((1, 2, 3), sets):
+    for node, candidates in zip((1, 2, 3), sets, strict=True):
         assert {c[:8] + f"{node:02x}" + c[10:] for c in dcmtk} == candidates   # only the top byte differs
     with pytest.raises(ValueError):
         naming.ShortNameGenerator(node_id=256)
@@ -386,7 +386,8 @@ def test_fsu_candidates_of_different_nodes_never_meet():
 def test_fsu_from_three_nodes_into_one_directory(tmp_path):
     out = tmp_path / "shared-od"
     out.mkdir()
-    port, agent = free_port("127.0.0.31", "127.0.0.32", "127.0.0.33"), free_port("127.0.0.31", "127.0.0.32", "127.0.0.33")
+    nodes = ("127.0.0.31", "127.0.0.32", "127.0.0.33")
+    port, agent = free_port(*nodes), free_port(*nodes)
     nodes = [Node(n, port, agent, out, tmp_path, extra=["+fsu", "--drain-notice", "0"], address=f"127.0.0.3{n}",
                   proxy=False)
              for n in (1, 2, 3)]
@@ -398,7 +399,7 @@ def test_fsu_from_three_nodes_into_one_directory(tmp_path):
         # a slow association set-up makes the driver catch up in a burst, hence well below that.
         loads = [drive(port, "-n", "40", "-a", "1", "--rate", "20", host=node.address, background=True,
                        json_path=tmp_path / f"run{node.n}.json") for node in nodes]
-        summaries = [_finish(load, tmp_path / f"run{i}.json") for i, load in zip((1, 2, 3), loads)]
+        summaries = [_finish(load, tmp_path / f"run{i}.json") for i, load in zip((1, 2, 3), loads, strict=True)]
     finally:
         codes = _stop_all(nodes)
     assert codes == [0, 0, 0]
@@ -438,10 +439,10 @@ def test_lifecycle_moves_forward_and_the_agent_says_ready_once():
 
 
 def test_drain_notice_defaults():
-    class O:
+    class Options:
         port, agent_port, proxy_protocol, drain_notice = 104, None, None, None
 
-    o = O()
+    o = Options()
     assert drain.notice_seconds(o) == 0                      # standalone: dcmrecv's immediate stop
     o.agent_port = 105
     assert drain.notice_seconds(o) == drain.DEFAULT_NOTICE
@@ -452,25 +453,25 @@ def test_drain_notice_defaults():
 
 
 def test_agent_server_answers_one_line_and_closes():
-    class O:
+    class Options:
         agent_port, bind_address = free_port("127.0.0.1"), "127.0.0.1"
 
     now = [0.0]
-    agent = drain.open_agent(O(), drain.Lifecycle(clock=lambda: now[0]))
+    agent = drain.open_agent(Options(), drain.Lifecycle(clock=lambda: now[0]))
     try:
         agent.lifecycle.ready()
         now[0] += drain.READY_WINDOW
         agent.load = lambda: (1, 4)
         replies = []
         for _ in range(2):
-            with socket.create_connection(("127.0.0.1", O.agent_port), timeout=2) as client:
+            with socket.create_connection(("127.0.0.1", Options.agent_port), timeout=2) as client:
                 wait_until(lambda: agent.service() or agent.answered > len(replies), 5, 0.01, "an answer")
                 replies.append(client.recv(100))
                 assert client.recv(100) == b""               # closed after one line
         assert replies == [b"ready up 75%\n", b"up 75%\n"]
         from dcmrecv_cluster.supervisor.listener import ListenError
         with pytest.raises(ListenError):
-            drain.open_agent(O())                             # the port is taken: exit 64 at start-up
+            drain.open_agent(Options())                             # the port is taken: exit 64 at start-up
     finally:
         agent.close()
 

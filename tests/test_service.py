@@ -16,8 +16,17 @@ import pytest
 from .support.instances import CT_IMAGE, MR_IMAGE, make_instance, make_series
 from .support.net import free_port
 from .support.rawscu import associate, dataset_bytes, p_data, store_command
-from .support.service import (BIN, VANISHED, alive, descendants_of, echo, hidden_files, storescu, stored_files,
-                              wait_until)
+from .support.service import (
+    BIN,
+    VANISHED,
+    alive,
+    descendants_of,
+    echo,
+    hidden_files,
+    stored_files,
+    storescu,
+    wait_until,
+)
 from .support.tools import STORESCP_CFG, dcmtk
 
 CLUSTER = ("--workers", "2", "-xf", STORESCP_CFG, "Default")

@@ -449,7 +449,7 @@ def test_undecodable_dataset_is_refused_like_dcmrecv(world, tail):
         assert answers["ref"] == "aborted"
         assert answers["ours"] in ("aborted", "closed")
         assert not [p for p in stored_files(pair.out("ours")) if uid in p.name]
-        wait_until(lambda: hidden_files(pair.out("ours")) == [], 10, what="no temp file")
+        wait_until(lambda pair=pair: hidden_files(pair.out("ours")) == [], 10, what="no temp file")
         assert not (pair.out("ours") / "data" / "2030").exists()
 
 
@@ -531,7 +531,7 @@ def test_same_instance_on_two_workers_at_once_last_one_wins(world):
         ds.PatientName = name
         versions.append(encode(ds))
     scus = [RawSCU(pair.port("ours")) for _ in versions]
-    for scu, data in zip(scus, versions):
+    for scu, data in zip(scus, versions, strict=True):
         scu.command(CT_IMAGE, uid)
         scu.data(data[:-1000], last=False)
     barrier = threading.Barrier(2)
@@ -569,7 +569,8 @@ def test_directory_that_cannot_be_made_answers_a700_and_leaves_nothing(world):
         (pair.out(side) / "data" / "2024" / "02").write_text("not a folder")
     answers = _both(world, "fd-ssd", lambda port: _store_status(port, "1.2.826.0.1.300.3", "20240202", 64))
     assert answers == {"ref": 0xA700, "ours": 0xA700}
-    message = "E: cannot create directory for received object: out/data/2024/02/02: Cannot create directory: File exists"
+    message = ("E: cannot create directory for received object: out/data/2024/02/02: "
+               "Cannot create directory: File exists")
     assert message in pair.servers["ref"].log
     wait_until(lambda: message in pair.servers["ours"].log, 10, what="dcmrecv's error line")
     assert hidden_files(pair.out("ours")) == []

@@ -22,8 +22,16 @@ import pytest
 from .support import tlsutil
 from .support.instances import make_series
 from .support.net import free_port
-from .support.rawscu import (IMPLICIT_LE, RELEASE_RQ, VERIFICATION, associate_rq, echo_command, p_data, read_pdu,
-                             response_status)
+from .support.rawscu import (
+    IMPLICIT_LE,
+    RELEASE_RQ,
+    VERIFICATION,
+    associate_rq,
+    echo_command,
+    p_data,
+    read_pdu,
+    response_status,
+)
 from .support.service import BIN, Receiver, wait_until
 from .support.tools import STORESCP_CFG, dcmtk
 
@@ -140,7 +148,7 @@ def test_require_peer_certificate(receivers, pki, tmp_path):
                "trusts other CA": (TRUSTS_OTHER_CA, "TLS error: tlsv1 alert unknown ca")}
     for what, (client, message) in refused.items():
         assert echoscu(receiver.port, *client, cwd=pki).returncode != 0, what
-        wait_until(lambda: f"E: Could not receive association request: {message}" in receiver.log, 10,
+        wait_until(lambda message=message: f"E: Could not receive association request: {message}" in receiver.log, 10,
                    what=f"the refusal of the {what} client")
     assert "CN=expired" not in receiver.log and "CN=foreign" not in receiver.log
     assert (pki / "seed.bin").read_bytes() == bytes(range(256)) * 4  # +ws: dcmrecv never writes it

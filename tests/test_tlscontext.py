@@ -25,8 +25,8 @@ from dcmrecv_cluster.shared.tlscontext import (
     TLSSettings,
     TransportLayerError,
     build_server_context,
-    key_is_encrypted,
     connection_details_lines,
+    key_is_encrypted,
     list_ciphers_text,
     peer_subject,
 )

@@ -15,14 +15,15 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from dcmrecv_cluster.shared import ul
+
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 MAXIMUM_PDU_SIZE = 131072  # DCMTK ASC_MAXIMUMPDUSIZE: caps the PDV size we send
 
-_ITEM = struct.Struct(">BxH")
+_ITEM = ul.ITEM_HEADER
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">L")
-_PDU_HEADER = struct.Struct(">BxL")
 
 
 BOTH_ROLES_ZERO = ("W", "DULFSM: both role fields are 0 in SCP/SCU role selection sub-item")
@@ -206,7 +207,7 @@ def encode_accept(
     parts = [_APPLICATION_CONTEXT_ITEM]
     append = parts.append
     for context_id, result, transfer_syntax in results:
-        if result == 0:
+        if result == ul.ACCEPTANCE:
             syntax = transfer_syntax.encode()  # type: ignore[union-attr]
             append(pack(0x21, 8 + len(syntax)) + bytes((context_id, 0, 0, 0)) + pack(0x40, len(syntax)) + syntax)
         else:
@@ -225,8 +226,7 @@ def encode_accept(
         b"\x00\x01\x00\x00" + _ae(request.called_ae_title) + _ae(request.calling_ae_title)
         + bytes(32) + b"".join(parts)
     )
-    return _PDU_HEADER.pack(0x02, len(body)) + body
+    return ul.PDU_HEADER.pack(ul.A_ASSOCIATE_AC, len(body)) + body
 
 
-def encode_reject(result: int, source: int, reason: int) -> bytes:
-    return bytes((0x03, 0, 0, 0, 0, 4, 0, result, source, reason))
+encode_reject = ul.reject_pdu  # A-ASSOCIATE-RJ: one encoder, shared with the supervisor's rejector

@@ -3,7 +3,8 @@
 The code reads top to bottom like blocking code: ``yield from`` marks every
 place that waits for the peer (always with a deadline), ``yield Commit`` hands
 a finished store to the group commit (sync, rename), and ``yield Offload``
-runs what may block for long in a thread (the TLS handshake, a host lookup). The P-DATA path streams each PDV straight into the instance's
+runs what may block for long in a thread (the TLS handshake, a host lookup).
+The P-DATA path streams each PDV straight into the instance's
 temp file. Negotiation follows the loaded profile with dcmrecv's rules;
 everything a peer can get wrong ends in an A-ABORT or a close, never in a
 hang or an unbounded read.
@@ -125,7 +126,8 @@ class Association:
             pdu_type, length = pdu.PDU_HEADER.unpack((yield from self.reader.read_exact(6, deadline)))
             if pdu_type != pdu.A_ASSOCIATE_RQ:
                 self.link.log("E", f"Could not receive association request: unexpected PDU type 0x{pdu_type:02x}")
-                yield from self._abort(pdu.SOURCE_PROVIDER, pdu.REASON_UNEXPECTED_PDU if pdu_type <= 7 else pdu.REASON_UNRECOGNIZED_PDU)
+                yield from self._abort(pdu.SOURCE_PROVIDER,
+                                       pdu.REASON_UNEXPECTED_PDU if pdu_type <= 7 else pdu.REASON_UNRECOGNIZED_PDU)
                 return False
             if length > MAX_REQUEST_PDU:
                 self.link.log("E", f"Could not receive association request: PDU length {length} exceeds the limit")
@@ -230,7 +232,8 @@ class Association:
                 return
             except pdu.DeadlineExpired:
                 if self.settings.dimse_timeout:
-                    self.link.log("D", "DIMSE Error, detail (if available): 0006:0207 DIMSE No data available (timeout in non-blocking mode)")
+                    self.link.log("D", "DIMSE Error, detail (if available): 0006:0207 DIMSE No data available "
+                                       "(timeout in non-blocking mode)")
                     yield from self._abort(pdu.SOURCE_USER, 0)
                 else:
                     self.link.log("I", "Received Association Abort Request")
@@ -248,7 +251,8 @@ class Association:
             header = self.reader.try_read(6) or (yield from self.reader.read_exact(6, deadline))
             pdv_length, context_id, control = pdu.PDV_HEADER.unpack(header)
             if pdv_length < 2 or pdv_length + 4 > remaining:
-                raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, "invalid PDV length in P-DATA-TF")
+                raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
+                                       "invalid PDV length in P-DATA-TF")
             remaining -= pdv_length + 4
             if context_id not in self.accepted:
                 raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
@@ -264,7 +268,8 @@ class Association:
             raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
                                    "DIMSE: command received while a data set was expected, aborting")
         if len(self.command) + payload > MAX_COMMAND_SET:
-            raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, "DIMSE: command set too large, aborting")
+            raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
+                                   "DIMSE: command set too large, aborting")
         if not self.command:
             self.command_context = context_id
         if payload:
@@ -277,7 +282,8 @@ class Association:
         try:
             command = dimse.decode_command(data)
         except dimse.CommandError as exc:
-            raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, f"DIMSE: {exc}, aborting") from exc
+            raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
+                                   f"DIMSE: {exc}, aborting") from exc
         context_id = self.command_context
         if command.command_field == dimse.C_ECHO_RQ:
             self.link.log("I", f"Received C-ECHO Request (MsgID {command.message_id})")
@@ -304,7 +310,8 @@ class Association:
     def _dataset_fragment(self, context_id: int, control: int, payload: int, timeout: float):
         writer = self.writer
         if writer is None:
-            raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_UNEXPECTED_PDU, "DIMSE: data set without a command, aborting")
+            raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_UNEXPECTED_PDU,
+                                   "DIMSE: data set without a command, aborting")
         if context_id != self.pending_context:
             raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
                                    "DIMSE: Presentation Contexts of Command and Data Set differ")
@@ -327,8 +334,8 @@ class Association:
                     outcome = yield pdu.Commit(writer)
             except UndecodableDataset as exc:
                 # dcmrecv's parser fails: no C-STORE-RSP, the association is aborted (verified)
-                raise AbortAssociation(pdu.SOURCE_USER, 0,
-                                       f"Unable to receive C-STORE dataset on presentation context {context_id}") from exc
+                raise AbortAssociation(pdu.SOURCE_USER, 0, "Unable to receive C-STORE dataset on presentation "
+                                                           f"context {context_id}") from exc
             except BaseException:
                 writer.discard()
                 raise

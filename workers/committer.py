@@ -29,7 +29,7 @@ import ctypes
 import os
 import queue
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from dcmrecv_cluster.workers.dimse import OUT_OF_RESOURCES
 

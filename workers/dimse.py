@@ -110,7 +110,11 @@ def echo_response(request: Command) -> bytes:
     )
 
 
-STATUS_TEXT = {SUCCESS: "Success", OUT_OF_RESOURCES: "Refused: OutOfResources", CANNOT_UNDERSTAND: "Error: CannotUnderstand"}
+STATUS_TEXT = {
+    SUCCESS: "Success",
+    OUT_OF_RESOURCES: "Refused: OutOfResources",
+    CANNOT_UNDERSTAND: "Error: CannotUnderstand",
+}
 
 
 def status_text(status: int) -> str:

@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 
-from dcmrecv_cluster.shared import fdpass, part10, wire
+from dcmrecv_cluster.shared import exitcodes, fdpass, part10, wire
 from dcmrecv_cluster.shared.runconfig import WorkerConfig
 from dcmrecv_cluster.workers.association import Association, AssociationSettings
 from dcmrecv_cluster.workers.link import SupervisorLink
@@ -25,7 +25,6 @@ from dcmrecv_cluster.workers.storage import Namer, StorageSettings
 UNIQUE_UID_LEASE = 32
 
 # Exit codes the supervisor understands (gunicorn's contract: a worker that cannot boot halts the service).
-EXIT_BOOT_FAILURE = 3
 
 
 def build_settings(config: WorkerConfig) -> AssociationSettings:
@@ -132,6 +131,6 @@ def run(config: WorkerConfig) -> None:
     except Exception as exc:  # noqa: BLE001 - reported, then the supervisor halts instead of respawning
         sys.stderr.write(f"F: worker {config.index} cannot boot: {exc}\n")
         sys.stderr.flush()
-        os._exit(EXIT_BOOT_FAILURE)
+        os._exit(exitcodes.WORKER_BOOT_FAILURE)
     worker.serve()
     sys.exit(0)

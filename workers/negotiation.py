@@ -18,14 +18,16 @@ Everything per profile is computed once in ``__init__``; an association only rea
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from dcmrecv_cluster.shared import asconfig
-
-ACCEPTED = 0
-NO_REASON = 2
-ABSTRACT_SYNTAX_NOT_SUPPORTED = 3
-TRANSFER_SYNTAXES_NOT_SUPPORTED = 4
+from dcmrecv_cluster.shared.ul import (
+    ABSTRACT_SYNTAX_NOT_SUPPORTED,
+    ACCEPTANCE,
+    NO_REASON,
+    TRANSFER_SYNTAXES_NOT_SUPPORTED,
+)
 
 # DCMTK's role names (ASC_role2String) for a proposal and for a profile entry.
 DEFAULT, SCU, SCP, SCUSCP, NONE = "Default", "SCU", "SCP", "SCP/SCU", "None"
@@ -35,6 +37,16 @@ ROLE_FAILED = ("E", "ASSOC: SCP/SCU role selection failed, Default role (i.e. SC
                     "but only SCP role configured for acceptance")
 ROLE_NONE = ("W", "setting accepted SCP/SCU role to NONE, i.e. both role fields are 0 in SCP/SCU "
                   "role selection sub-item")
+
+
+def preferred_transfer_syntax(rank: Mapping[str, int], proposed: Iterable[str]) -> str | None:
+    """The proposed transfer syntax that comes first in the SCP's configured order (DCMTK's rule)."""
+    best, best_rank = None, len(rank)
+    for ts in proposed:
+        position = rank.get(ts)
+        if position is not None and position < best_rank:
+            best, best_rank = ts, position
+    return best
 
 
 def proposed_role(item: tuple[int, int] | None) -> str:
@@ -67,6 +79,8 @@ class Answer:
 
 
 class Negotiator:
+    """The one negotiation engine: production answers with it, the dcmrecv differential tests test it."""
+
     def __init__(self, profile: asconfig.AssociationProfile) -> None:
         self.profile = profile
         # abstract syntax -> (TS rank, configured role name or None); first entry wins as in DCMTK
@@ -104,7 +118,7 @@ class Negotiator:
                 results.append((context_id, ABSTRACT_SYNTAX_NOT_SUPPORTED, None))
                 continue
             rank, configured = hit
-            best = asconfig.preferred_transfer_syntax(rank, transfer_syntaxes)
+            best = preferred_transfer_syntax(rank, transfer_syntaxes)
             if best is None:
                 results.append((context_id, TRANSFER_SYNTAXES_NOT_SUPPORTED, None))
                 continue
@@ -119,7 +133,7 @@ class Negotiator:
                     if not (scu or scp):
                         log.append(ROLE_NONE)
                     roles.append((abstract_syntax, scu, scp))
-            results.append((context_id, ACCEPTED, best))
+            results.append((context_id, ACCEPTANCE, best))
             accepted[context_id] = best
         extended: list[tuple[str, bytes]] = []
         if self._extended and accepted:

@@ -13,18 +13,18 @@ differ from dcmrecv's, by design.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Mapping
 
-from dcmrecv_cluster.shared import uidnames
+from dcmrecv_cluster.shared import uidnames, ul
 from dcmrecv_cluster.workers.negotiation import DEFAULT, SCP, Answer, proposed_role
 
 _RESULT_TEXT = {
-    0: "(Accepted)",
-    1: "(User Rejection)",
-    2: "(No Reason)",
-    3: "(Abstract Syntax Not Supported)",
-    4: "(Transfer Syntaxes Not Supported)",
+    ul.ACCEPTANCE: "(Accepted)",
+    ul.USER_REJECTION: "(User Rejection)",
+    ul.NO_REASON: "(No Reason)",
+    ul.ABSTRACT_SYNTAX_NOT_SUPPORTED: "(Abstract Syntax Not Supported)",
+    ul.TRANSFER_SYNTAXES_NOT_SUPPORTED: "(Transfer Syntaxes Not Supported)",
 }
 _IDENTITY_MODES = {
     1: "Username",
@@ -79,7 +79,7 @@ def describe_answer(request, answer: Answer, local=None, accepted: bool = True) 
     _header(lines, kind, request, local, responding=request.called_ae_title)
     roles = request.roles
     configured = answer.configured_roles
-    for (context_id, abstract_syntax, _), (_, result, ts) in zip(request.contexts, answer.results):
+    for (context_id, abstract_syntax, _), (_, result, ts) in zip(request.contexts, answer.results, strict=True):
         lines.append(f"  Context ID:        {context_id} {_RESULT_TEXT.get(result, '(--Invalid Result/Reason--)')}")
         lines.append(f"    Abstract Syntax: {_named(abstract_syntax)}")
         lines.append(f"    Proposed SCP/SCU Role: {proposed_role(roles.get(abstract_syntax))}")

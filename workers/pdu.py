@@ -8,29 +8,24 @@ through in buffer-sized pieces: nothing is ever sized by a length field.
 from __future__ import annotations
 
 import socket
-import struct
 
-A_ASSOCIATE_RQ = 0x01
-A_ASSOCIATE_AC = 0x02
-A_ASSOCIATE_RJ = 0x03
-P_DATA_TF = 0x04
-A_RELEASE_RQ = 0x05
-A_RELEASE_RP = 0x06
-A_ABORT = 0x07
+from dcmrecv_cluster.shared import ul
 
-PDU_HEADER = struct.Struct(">BxL")
+# The protocol numbers and fixed PDUs live in shared.ul; these names are what this package reads as pdu.X.
+A_ASSOCIATE_RQ, P_DATA_TF, A_RELEASE_RQ, A_ABORT = ul.A_ASSOCIATE_RQ, ul.P_DATA_TF, ul.A_RELEASE_RQ, ul.A_ABORT
+PDU_HEADER, PDV_HEADER = ul.PDU_HEADER, ul.PDV_HEADER
+RELEASE_RP = ul.RELEASE_RP
+abort_pdu = ul.abort_pdu
+
 TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", 12)
-PDV_HEADER = struct.Struct(">LBB")
 
-# Abort sources and provider reasons, PS3.8 9.3.8
-SOURCE_USER = 0
-SOURCE_PROVIDER = 2
-REASON_NOT_SPECIFIED = 0
-REASON_UNRECOGNIZED_PDU = 1
-REASON_UNEXPECTED_PDU = 2
-REASON_INVALID_PARAMETER = 6
-
-RELEASE_RP = bytes((A_RELEASE_RP, 0, 0, 0, 0, 4, 0, 0, 0, 0))
+# The A-ABORT source and reasons, as this package names them.
+SOURCE_USER = ul.ABORT_SOURCE_USER
+SOURCE_PROVIDER = ul.ABORT_SOURCE_PROVIDER
+REASON_NOT_SPECIFIED = ul.ABORT_REASON_NOT_SPECIFIED
+REASON_UNRECOGNIZED_PDU = ul.ABORT_REASON_UNRECOGNIZED_PDU
+REASON_UNEXPECTED_PDU = ul.ABORT_REASON_UNEXPECTED_PDU
+REASON_INVALID_PARAMETER = ul.ABORT_REASON_INVALID_PARAMETER
 
 
 class PeerClosed(Exception):
@@ -39,10 +34,6 @@ class PeerClosed(Exception):
 
 class DeadlineExpired(Exception):
     """Nothing (or not enough) arrived before the deadline."""
-
-
-def abort_pdu(source: int, reason: int) -> bytes:
-    return bytes((A_ABORT, 0, 0, 0, 0, 4, 0, 0, source, reason))
 
 
 def p_data_pdu(context_id: int, control: int, payload: bytes) -> bytes:

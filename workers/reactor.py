@@ -33,7 +33,8 @@ import ssl
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Generator
+from collections.abc import Callable, Generator
+from typing import Any
 
 from dcmrecv_cluster.workers import pdu
 from dcmrecv_cluster.workers.committer import GroupCommit

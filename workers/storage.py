@@ -1,6 +1,6 @@
 """Writing one received instance: streamed to a hidden temp file in its directory, made durable, then named.
 
-Order of a store (issue: "Storage exactly like dcmrecv"):
+Order of a store (what dcmrecv's ``DcmStorageSCP`` does, made crash-safe):
 
 * Normal mode: the dataset is scanned as it arrives (``part10.DatasetScanner``).
   Until group 0008 has been passed the first bytes wait in memory (normally a
@@ -27,8 +27,8 @@ from __future__ import annotations
 import datetime
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from dcmrecv_cluster.shared import naming, part10
 from dcmrecv_cluster.workers.dimse import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, SUCCESS, Command
