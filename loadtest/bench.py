@@ -1,10 +1,14 @@
 """`python -m dcmrecv_cluster.loadtest.bench`: dcmrecv-cluster against DCMTK, one run.
 
 Every cell (load x server) starts the server afresh on a free loopback port
-with a fresh output directory, drives it with the bundled load driver for a
-fixed duration, and records the driver's summary plus the server's CPU
-seconds (process group, children included) and resident memory. Servers are
-alternated within each repetition; the table shows medians with min-max.
+with a fresh output directory, sends the load, and records throughput plus
+the server's CPU seconds (process group, children included) and resident
+memory. By default the senders are DCMTK storescu processes (TCP_NODELAY=1)
+sending a fixed count of files each, as modalities do, and the output
+directories are on a journaled ext4 made for the run (loadtest/scratchfs.py);
+``--sender driver`` uses the bundled driver for a fixed duration instead, with
+latency percentiles. Servers are alternated within each repetition; the table
+shows medians with min-max.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
-from . import procstat
+from . import procstat, scratchfs, storescu_load, synthetic
 from .servers import DEFAULT_SERVERS, PROJECT, ServerError, ServerSpec, start
 
 DCMTK = ("dcmrecv", "storescp")  # names starting with these are the reference servers
@@ -32,10 +37,14 @@ class Load:
     name: str
     preset: str
     associations: int
+    per_sender: int = 0     # instances each storescu sends (the driver sends for --duration instead)
 
 
-LOADS = [Load("mr16", "mr", 16), Load("ct8", "ct", 8), Load("big1", "big", 1),
-         Load("mr1", "mr", 1)]
+LOADS = [Load("mr16", "mr", 16, 250), Load("ct8", "ct", 8, 100), Load("mr1", "mr", 1, 1500),
+         Load("big24", "big", 24, 1)]
+# With storescu as the sender: the project durable and without sync, against DCMTK with TCP_NODELAY=1
+# (as shipped, DCMTK stalls ~40 ms per exchange on delayed ACKs and measures nothing but that).
+STORESCU_SERVERS = (PROJECT, PROJECT + "-nofsync", "storescp+nodelay", "dcmrecv+nodelay")
 
 
 def _pick(names: list[str], wanted: str | None, alias=lambda n: ()) -> list[str]:
@@ -65,50 +74,19 @@ def _settle_cpu(pgid: int, max_wait: float = 3.0) -> float:
     return last
 
 
-def run_cell(spec: ServerSpec, load: Load, duration: float, workdir: str, workers: int,
-             driver_processes: int) -> dict:
-    """One server start, one driver run, one set of figures."""
+def run_cell(spec: ServerSpec, load: Load, workdir: str, workers: int, send) -> dict:
+    """One server start, one sending, one set of figures (server CPU and memory measured here)."""
     server = start(spec, workdir, workers)
     cell = {"server": spec.name, "load": load.name}
     try:
         sampler = procstat.RssSampler(server.pgid).start()
         cpu0 = procstat.group_cpu_seconds(server.pgid)
-        summary_path = server.outdir + ".json"
-        argv = [sys.executable, "-m", "dcmrecv_cluster.loadtest.cli", "127.0.0.1",
-                str(server.port), "--preset", load.preset, "-a", str(load.associations),
-                "-j", str(min(load.associations, driver_processes)),
-                "--duration", str(duration), "--no-progress", "-q", "--json", summary_path,
-                "--acse-timeout", str(max(120.0, duration * 4)),
-                "--dimse-timeout", str(max(120.0, duration * 4))]
-        t0 = time.monotonic()
-        proc = subprocess.run(argv, capture_output=True, text=True,
-                              timeout=duration * 6 + 300)
-        cell["driver_wall_s"] = time.monotonic() - t0
+        cell.update(send(server))
         cpu1 = _settle_cpu(server.pgid)
         cell["memory"] = sampler.stop()
-        cell["driver_exit"] = proc.returncode
-        try:
-            with open(summary_path) as fh:
-                summary = json.load(fh)
-        except (OSError, ValueError):
-            cell["error"] = f"driver exited {proc.returncode}: {proc.stderr[-2000:]}"
-            return cell
-        acked = summary["instances"]["acknowledged"]
-        cell.update({
-            "instances_per_s": summary["instances_per_s"],
-            "mb_per_s": summary["mb_per_s"],
-            "acknowledged": acked,
-            "failed": summary["instances"]["failed"],
-            "latency_ms": summary["latency_ms"],
-            "association_setup_ms": summary["association_setup_ms"],
-            "failures": summary["failures"],
-            "server_cpu_s": cpu1 - cpu0,
-            "server_cpu_ms_per_instance": (cpu1 - cpu0) / acked * 1e3 if acked else None,
-            "driver_cpu_ms_per_instance": (summary.get("driver_cpu") or {}).get(
-                "per_instance_ms"),
-        })
-        if proc.returncode != 0:
-            cell["error"] = f"driver exited {proc.returncode}"
+        acked = cell.get("acknowledged")
+        cell["server_cpu_s"] = cpu1 - cpu0
+        cell["server_cpu_ms_per_instance"] = (cpu1 - cpu0) / acked * 1e3 if acked else None
         return cell
     finally:
         cell["server_exit"] = server.stop()
@@ -120,6 +98,51 @@ def run_cell(spec: ServerSpec, load: Load, duration: float, workdir: str, worker
                 os.unlink(server.outdir + suffix)
             except OSError:
                 pass
+
+
+def driver_sender(load: Load, duration: float, driver_processes: int):
+    """The bundled driver for ``duration`` seconds: latency percentiles, TCP_NODELAY on its side."""
+    def send(server) -> dict:
+        summary_path = server.outdir + ".json"
+        argv = [sys.executable, "-m", "dcmrecv_cluster.loadtest.cli", "127.0.0.1",
+                str(server.port), "--preset", load.preset, "-a", str(load.associations),
+                "-j", str(min(load.associations, driver_processes)),
+                "--duration", str(duration), "--no-progress", "-q", "--json", summary_path,
+                "--acse-timeout", str(max(120.0, duration * 4)),
+                "--dimse-timeout", str(max(120.0, duration * 4))]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration * 6 + 300)
+        try:
+            with open(summary_path) as fh:
+                summary = json.load(fh)
+        except (OSError, ValueError):
+            return {"error": f"driver exited {proc.returncode}: {proc.stderr[-2000:]}"}
+        figures = {
+            "instances_per_s": summary["instances_per_s"],
+            "mb_per_s": summary["mb_per_s"],
+            "acknowledged": summary["instances"]["acknowledged"],
+            "failed": summary["instances"]["failed"],
+            "latency_ms": summary["latency_ms"],
+            "association_setup_ms": summary["association_setup_ms"],
+            "failures": summary["failures"],
+        }
+        if proc.returncode != 0:
+            figures["error"] = f"driver exited {proc.returncode}"
+        return figures
+    return send
+
+
+def storescu_sender(files: storescu_load.SenderFiles):
+    """DCMTK storescu processes (TCP_NODELAY=1), one association each; stored = files on disk."""
+    def send(server) -> dict:
+        result = storescu_load.send(files, server.port, timeout=600)
+        stored = sum(len(names) for _, _, names in os.walk(server.outdir))
+        wall = result["wall_s"]
+        figures = {"instances_per_s": stored / wall, "mb_per_s": stored * files.bytes_per_instance / wall / 1e6,
+                   "acknowledged": stored, "failed": result["sent"] - stored, "latency_ms": {}}
+        if result["errors"] or stored != result["sent"]:
+            figures["error"] = f"{stored}/{result['sent']} stored; " + "; ".join(result["errors"])[:300]
+        return figures
+    return send
 
 
 def _spread(values: list[float]) -> dict | None:
@@ -159,16 +182,16 @@ def aggregate(cells: list[dict], servers: list[str], loads: list[str]) -> dict:
                 if best is None or stats["instances_per_s"]["median"] > \
                         row[best]["instances_per_s"]["median"]:
                     best = server
-        cluster = row.get("dcmrecv-cluster")
-        if best and cluster and cluster["instances_per_s"]:
-            cluster["ratio_to_best_dcmtk"] = (cluster["instances_per_s"]["median"]
-                                              / row[best]["instances_per_s"]["median"])
-            cluster["best_dcmtk"] = best
+        for server, ours in row.items():
+            if server.startswith(PROJECT) and best and ours["instances_per_s"]:
+                ours["ratio_to_best_dcmtk"] = (ours["instances_per_s"]["median"]
+                                               / row[best]["instances_per_s"]["median"])
+                ours["best_dcmtk"] = best
     return table
 
 
 def format_table(table: dict) -> str:
-    head = (f"{'load':<6} {'server':<18} {'inst/s median (min-max)':<26} {'MB/s':>8} "
+    head = (f"{'load':<6} {'server':<23} {'inst/s median (min-max)':<26} {'MB/s':>8} "
             f"{'p50 ms':>8} {'p99 ms':>8} {'CPU ms/inst':>11} {'RSS MiB tot/proc':>17} "
             f"{'ratio':>6}")
     lines = [head, "-" * len(head)]
@@ -176,14 +199,15 @@ def format_table(table: dict) -> str:
         for server, s in row.items():
             ips = s["instances_per_s"]
             if ips is None:
-                lines.append(f"{load:<6} {server:<18} failed: {'; '.join(s['errors'])[:80]}")
+                lines.append(f"{load:<6} {server:<23} failed: {'; '.join(s['errors'])[:80]}")
                 continue
             spread = f"{ips['median']:.1f} ({ips['min']:.1f}-{ips['max']:.1f})"
             cpu = s["server_cpu_ms_per_instance"]
             ratio = s.get("ratio_to_best_dcmtk")
+            p50, p99 = (f"{s[key]['median']:>8.2f}" if s[key] else f"{'-':>8}" for key in ("p50_ms", "p99_ms"))
             lines.append(
-                f"{load:<6} {server:<18} {spread:<26} {s['mb_per_s']['median']:>8.1f} "
-                f"{s['p50_ms']['median']:>8.2f} {s['p99_ms']['median']:>8.2f} "
+                f"{load:<6} {server:<23} {spread:<26} {s['mb_per_s']['median']:>8.1f} "
+                f"{p50} {p99} "
                 f"{(cpu['median'] if cpu else float('nan')):>11.3f} "
                 f"{s['peak_rss_total_mib']:>8.0f}/{s['peak_rss_process_mib']:<8.0f} "
                 f"{(f'{ratio:.2f}x' if ratio else ''):>6}"
@@ -208,7 +232,7 @@ def plot_table(table: dict, path: str) -> None:
             med.append(ips["median"])
             lo.append(ips["median"] - ips["min"])
             hi.append(ips["max"] - ips["median"])
-        colors = ["tab:green" if n == "dcmrecv-cluster" else "tab:gray" for n in names]
+        colors = ["tab:green" if n.startswith(PROJECT) else "tab:gray" for n in names]
         ax.bar(range(len(names)), med, yerr=[lo, hi], color=colors, capsize=3)
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
@@ -219,15 +243,18 @@ def plot_table(table: dict, path: str) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dcmrecv_cluster.loadtest.bench",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="1 repetition, 2 s per cell (smoke test)")
-    parser.add_argument("--repetitions", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
+                        help="1 repetition, small loads (smoke test)")
+    parser.add_argument("--sender", choices=("storescu", "driver"), default="storescu",
+                        help="DCMTK storescu processes with TCP_NODELAY=1, a fixed count per load "
+                             "(default), or the bundled driver for --duration (latency percentiles)")
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell (--sender driver)")
     parser.add_argument("--servers", help="comma-separated names or globs "
-                        f"(default: all of {', '.join(DEFAULT_SERVERS)})")
+                        f"(default: {', '.join(STORESCU_SERVERS)} with storescu, all with the driver)")
     parser.add_argument("--loads", help="comma-separated load names or presets "
                         f"(default: {', '.join(load.name for load in LOADS)})")
     parser.add_argument("--server", action="append", default=[], metavar="NAME=TEMPLATE",
@@ -236,9 +263,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="dcmrecv-cluster --workers (default: CPUs)")
     parser.add_argument("--driver-processes", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--workdir", help="where output directories go (default: a temp dir)")
+    parser.add_argument("--filesystem", choices=("journaled", "workdir"), default="journaled",
+                        help="output directories on a loop-mounted journaled ext4 made for the run "
+                             "(default; root only, else the workdir with a note), or in the workdir")
+    parser.add_argument("--workdir", help="where sent files, output directories and the ext4 image go "
+                                          "(default: a temp dir)")
     parser.add_argument("--json", dest="json_path")
     parser.add_argument("--plot", dest="plot_path")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.quick:
         args.repetitions, args.duration = 1, 2.0
@@ -249,10 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not name:
             parser.error(f"--server wants NAME=TEMPLATE, got {item!r}")
         templates[name] = template
-    server_names = _pick(list(templates), args.servers)
+    wanted = args.servers or (",".join(STORESCU_SERVERS) if args.sender == "storescu" else None)
+    server_names = _pick(list(templates), wanted)
     load_by_name = {load.name: load for load in LOADS}
     load_names = _pick(list(load_by_name), args.loads,
                        alias=lambda n: (load_by_name[n].preset,))
+    if args.quick:
+        load_by_name = {name: replace(load, per_sender=max(1, load.per_sender // 10))
+                        for name, load in load_by_name.items()}
     if args.plot_path:
         from .plot import PlotUnavailable, require_matplotlib
 
@@ -261,13 +301,17 @@ def main(argv: list[str] | None = None) -> int:
         except PlotUnavailable as exc:
             print(f"bench: {exc}", file=sys.stderr)
             return 2
+    if args.sender == "storescu" and not os.access(storescu_load.STORESCU, os.X_OK):
+        print(f"bench: {storescu_load.STORESCU} not found (Debian package dcmtk); "
+              "or use --sender driver", file=sys.stderr)
+        return 2
     specs = []
     skipped = {}
     for name in server_names:
         spec = ServerSpec(name, templates[name])
         if spec.available():
             specs.append(spec)
-        elif name == PROJECT:
+        elif name.startswith(PROJECT):
             # The project's own benchmark without the project measures nothing worth reporting.
             print(f"bench: cannot find the project's server {PROJECT!r} (template {spec.template!r}); "
                   f"install the project into {sys.prefix} (make deps) or name it with --server", file=sys.stderr)
@@ -281,46 +325,29 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="dcmrecv-bench-")
     os.makedirs(workdir, exist_ok=True)
-    cells: list[dict] = []
-    broken: dict[str, str] = {}
     started = time.time()
     try:
-        for rep in range(args.repetitions):
-            order = specs[rep % len(specs):] + specs[:rep % len(specs)]
-            for load_name in load_names:
-                for spec in order:
-                    if spec.name in broken:
-                        continue
-                    load = load_by_name[load_name]
-                    try:
-                        cell = run_cell(spec, load, args.duration, workdir, args.workers,
-                                        args.driver_processes)
-                    except ServerError as exc:
-                        broken[spec.name] = str(exc)
-                        print(f"bench: {spec.name} failed to start, skipped: {exc}",
-                              file=sys.stderr)
-                        continue
-                    cell["repetition"] = rep
-                    cells.append(cell)
-                    ips = cell.get("instances_per_s")
-                    print(f"bench: rep {rep + 1}/{args.repetitions} {load.name:<5} "
-                          f"{spec.name:<18} "
-                          + (f"{ips:8.1f} inst/s" if ips is not None else "")
-                          + (f"  {cell['error']}" if cell.get("error") else ""),
-                          file=sys.stderr, flush=True)
+        with _output_filesystem(args.filesystem, workdir) as outroot:
+            filesystem = scratchfs.describe(outroot)
+            print(f"bench: output directories on {filesystem}", file=sys.stderr)
+            cells, broken = _run_cells(args, specs, [load_by_name[n] for n in load_names], workdir, outroot)
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     names = [s.name for s in specs if s.name not in broken or
              any(c["server"] == s.name for c in cells)]
     table = aggregate(cells, names, load_names)
-    print(f"one run on {os.cpu_count()} CPUs, {args.repetitions} repetition(s) x "
-          f"{args.duration:g} s per cell, driver: dcmrecv-cluster-loadtest "
-          f"(TCP_NODELAY on its side); '+nodelay' = server run with TCP_NODELAY=1")
+    sender = ("DCMTK storescu, TCP_NODELAY=1, one association per process, a fixed count per load"
+              if args.sender == "storescu" else
+              f"dcmrecv-cluster-loadtest for {args.duration:g} s per cell (TCP_NODELAY on its side)")
+    print(f"one run on {os.cpu_count()} CPUs, {args.repetitions} repetition(s) per cell, servers alternated; "
+          f"sender: {sender}; output on {filesystem}; '+nodelay' = server run with TCP_NODELAY=1; "
+          "ratio = inst/s over the best DCMTK server of the load")
     print(format_table(table))
     for name, why in {**skipped, **broken}.items():
         print(f"skipped {name}: {why.splitlines()[0] if why else ''}")
     result = {"settings": {"repetitions": args.repetitions, "duration_s": args.duration,
+                           "sender": args.sender, "filesystem": filesystem,
                            "workers": args.workers, "cpus": os.cpu_count(),
                            "servers": {s.name: s.template for s in specs},
                            "loads": [vars(load_by_name[n]) for n in load_names],
@@ -333,6 +360,54 @@ def main(argv: list[str] | None = None) -> int:
         plot_table(table, args.plot_path)
     failed = any(c.get("error") for c in cells) or not cells
     return 1 if failed else 0
+
+
+@contextmanager
+def _output_filesystem(choice: str, workdir: str):
+    if choice == "journaled":
+        why_not = scratchfs.can_mount()
+        if why_not is None:
+            with scratchfs.journaled_ext4(workdir) as mountpoint:
+                yield mountpoint
+            return
+        print(f"bench: NOTE: {why_not}; measuring in the workdir instead, whose filesystem may "
+              "favour or penalise some servers (see loadtest/scratchfs.py)", file=sys.stderr)
+    yield workdir
+
+
+def _run_cells(args, specs: list[ServerSpec], loads: list[Load], workdir: str, outroot: str):
+    cells: list[dict] = []
+    broken: dict[str, str] = {}
+    senders = {}
+    for load in loads:
+        if args.sender == "driver":
+            senders[load.name] = driver_sender(load, args.duration, args.driver_processes)
+            continue
+        print(f"bench: writing {load.associations} x {load.per_sender} {load.preset} files to send",
+              file=sys.stderr, flush=True)
+        files = storescu_load.write_files(synthetic.build(synthetic.PRESETS[load.preset]), load.associations,
+                                          load.per_sender, os.path.join(workdir, f"send-{load.name}"))
+        senders[load.name] = storescu_sender(files)
+    for rep in range(args.repetitions):
+        order = specs[rep % len(specs):] + specs[:rep % len(specs)]
+        for load in loads:
+            for spec in order:
+                if spec.name in broken:
+                    continue
+                try:
+                    cell = run_cell(spec, load, outroot, args.workers, senders[load.name])
+                except ServerError as exc:
+                    broken[spec.name] = str(exc)
+                    print(f"bench: {spec.name} failed to start, skipped: {exc}", file=sys.stderr)
+                    continue
+                cell["repetition"] = rep
+                cells.append(cell)
+                ips = cell.get("instances_per_s")
+                print(f"bench: rep {rep + 1}/{args.repetitions} {load.name:<5} {spec.name:<23} "
+                      + (f"{ips:8.1f} inst/s" if ips is not None else "")
+                      + (f"  {cell['error']}" if cell.get("error") else ""),
+                      file=sys.stderr, flush=True)
+    return cells, broken
 
 
 if __name__ == "__main__":

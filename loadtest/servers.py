@@ -37,6 +37,8 @@ def project_command() -> str:
 DEFAULT_SERVERS = {
     PROJECT: f"TCP_NODELAY=1 {shlex.quote(project_command())} --workers {{workers}} -od {{outdir}} "
              "-xf {cfg} Default {port}",
+    PROJECT + "-nofsync": f"TCP_NODELAY=1 {shlex.quote(project_command())} --workers {{workers}} --no-fsync "
+                          "-od {outdir} -xf {cfg} Default {port}",
     "dcmrecv": "/usr/bin/dcmrecv -od {outdir} -xf {cfg} Default {port}",
     "dcmrecv+nodelay": "TCP_NODELAY=1 /usr/bin/dcmrecv -od {outdir} -xf {cfg} Default {port}",
     "storescp": "/usr/bin/storescp --fork -od {outdir} -xf {cfg} Default {port}",
