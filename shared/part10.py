@@ -144,6 +144,8 @@ class DatasetFacts:
 _LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
 _SHORT_VRS = frozenset(b"AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM UI UL US".split())
 _UNDEFINED = 0xFFFFFFFF
+_VR_TEXT = {vr: vr.decode() for vr in _LONG_VRS | _SHORT_VRS}
+_PIXEL_DATA = (0x7FE0, 0x0010)
 _ITEM, _ITEM_END, _SEQ_END = 0xE000, 0xE00D, 0xE0DD
 _WANTED = {0x0016: "class", 0x0018: "instance", 0x0021: "date", 0x0060: "modality"}
 _IMPLICIT_VR = {0x0016: "UI", 0x0018: "UI", 0x0021: "DA", 0x0060: "CS", 0x000D: "UI", 0x000E: "UI"}
@@ -264,6 +266,9 @@ class DatasetScanner:
         self.facts_ready = False
         self.uids_ready = False
         self.error: DatasetError | None = None
+        self._tag = struct.Struct(self._end + "HH")
+        self._u16 = struct.Struct(self._end + "H")
+        self._u32 = struct.Struct(self._end + "I")
         self._walker = self._walk()
         self._resume()
 
@@ -371,8 +376,15 @@ class DatasetScanner:
     def _walk(self):
         yield  # primed by __init__
         explicit, end = self._explicit, self._end
-        while not (yield from self._at_end()):
-            group, elem = struct.unpack(end + "HH", (yield from self._read(4)))
+        while True:
+            # Fast path: the whole element header is already buffered (nearly always).
+            header = self._header_now() if len(self._buf) >= 8 else None
+            if header is None:
+                if (yield from self._at_end()):
+                    break
+                group, elem = struct.unpack(end + "HH", (yield from self._read(4)))
+            else:
+                group, elem, vr, length = header
             self._elements += 1
             if group == 0xFFFE:
                 raise DatasetError(f"item/delimiter tag ({group:04X},{elem:04X}) at top level")
@@ -380,17 +392,46 @@ class DatasetScanner:
                 self.facts_ready = True
                 if (group, elem) > _SEEN_PAST_UIDS:
                     self.uids_ready = True
-            vr, length = yield from self._header(group, explicit, end)
+            if header is None:
+                vr, length = yield from self._header(group, explicit, end)
             key = _WANTED.get(elem) if group == 0x0008 else _WANTED_0020.get(elem) if group == 0x0020 else None
             if key is not None and length <= _MAX_WANTED and key not in self._found:
                 self._found[key] = (vr or _IMPLICIT_VR[elem], (yield from self._read(length, header=False)))
+            elif (length != _UNDEFINED and len(self._buf) >= length and vr != "SQ"
+                  and (vr is not None or not _implicit_is_sequence(group, elem) or (group, elem) == _PIXEL_DATA)):
+                del self._buf[:length]      # a plain value, already buffered: skipped without a generator
+                self._consumed += length
             else:
                 yield from self._skip_value(group, elem, vr, length, explicit, end)
         self.facts_ready = self.uids_ready = True
 
+    def _header_now(self) -> tuple[int, int, str | None, int] | None:
+        """Tag, VR and length of the next top-level element if its header is all buffered (then consumed)."""
+        buf = self._buf
+        group, elem = self._tag.unpack_from(buf)
+        if group == 0xFFFE or not self._explicit:
+            size, vr = 8, None
+            (length,) = self._u32.unpack_from(buf, 4)
+        else:
+            raw = bytes(buf[4:6])
+            vr = _VR_TEXT.get(raw)
+            if raw in _LONG_VRS or (vr is None and 0x41 <= raw[0] <= 0x5A and 0x41 <= raw[1] <= 0x5A):
+                if len(buf) < 12:
+                    return None
+                size = 12
+                (length,) = self._u32.unpack_from(buf, 8)
+            else:
+                size = 8
+                (length,) = self._u16.unpack_from(buf, 6)
+            if vr is None:
+                vr = raw.decode("latin-1")
+        del buf[:size]
+        self._consumed += size
+        return group, elem, vr, length
+
     def _skip_value(self, group: int, elem: int, vr, length: int, explicit: bool, end: str):
         """Skip one value; sequences are walked (DCMTK parses them, so must we to judge them)."""
-        if vr is None and (group, elem) != (0x7FE0, 0x0010):
+        if vr is None and (group, elem) != _PIXEL_DATA:
             vr = "SQ" if _implicit_is_sequence(group, elem) else None
         if vr == "SQ":
             yield from self._walk_sequence(explicit, end, length)

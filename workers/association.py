@@ -203,8 +203,10 @@ class Association:
             timeout = self.settings.dimse_timeout or IDLE_TIMEOUT
             deadline = time.monotonic() + timeout
             try:
-                header = self.reader.try_read(6) or (yield from self.reader.read_exact(6, deadline))
-                pdu_type, length = pdu.PDU_HEADER.unpack(header)
+                header = self.reader.try_unpack(pdu.PDU_HEADER)
+                if header is None:
+                    header = pdu.PDU_HEADER.unpack((yield from self.reader.read_exact(6, deadline)))
+                pdu_type, length = header
                 if pdu_type == pdu.P_DATA_TF:
                     if length > self.settings.max_pdu + PDU_LENGTH_SLACK:
                         raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
@@ -243,13 +245,15 @@ class Association:
                 return
 
     def _receive_p_data(self, length: int, timeout: float):
+        reader = self.reader
         remaining = length
         while remaining > 0:
-            deadline = time.monotonic() + timeout
             if remaining < 6:
                 raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, "invalid PDV in P-DATA-TF")
-            header = self.reader.try_read(6) or (yield from self.reader.read_exact(6, deadline))
-            pdv_length, context_id, control = pdu.PDV_HEADER.unpack(header)
+            header = reader.try_unpack(pdu.PDV_HEADER)
+            if header is None:
+                header = pdu.PDV_HEADER.unpack((yield from reader.read_exact(6, time.monotonic() + timeout)))
+            pdv_length, context_id, control = header
             if pdv_length < 2 or pdv_length + 4 > remaining:
                 raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
                                        "invalid PDV length in P-DATA-TF")
@@ -258,6 +262,12 @@ class Association:
                 raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
                                        f"DIMSE: presentation context {context_id} was not accepted, aborting")
             payload = pdv_length - 2
+            if (control == 0 and self.writer is not None and context_id == self.pending_context
+                    and not payload % 2 and reader.available >= payload):
+                # The common case, a whole middle fragment of the data set already received: no generator.
+                self.writer.write(reader.take_now(payload))
+                continue
+            deadline = time.monotonic() + timeout
             if control & 0x01:
                 yield from self._command_fragment(context_id, control, payload, deadline)
             else:

@@ -8,6 +8,7 @@ through in buffer-sized pieces: nothing is ever sized by a length field.
 from __future__ import annotations
 
 import socket
+import struct
 
 from dcmrecv_cluster.shared import ul
 
@@ -93,13 +94,13 @@ class SocketReader:
             self.end += more
         return received
 
-    def try_read(self, count: int) -> bytes | None:
-        """The fast path of read_exact when the bytes are already here: no generator per header."""
-        if self.end - self.start < count:
+    def try_unpack(self, header: struct.Struct) -> tuple | None:
+        """A fixed-size header straight out of the buffer when it is all here (no bytes object)."""
+        if self.end - self.start < header.size:
             return None
-        data = bytes(self.view[self.start : self.start + count])
-        self.start += count
-        return data
+        values = header.unpack_from(self.buffer, self.start)
+        self.start += header.size
+        return values
 
     def read_exact(self, count: int, deadline: float | None):
         """Small reads only (headers, commands): ``data = yield from reader.read_exact(n, deadline)``."""
