@@ -16,6 +16,7 @@ class WorkerConfig:
     control_endpoint: str
     log_endpoint: str
     handoff_path: str
+    log_level: str | None = None  # least severe level the supervisor writes (-lc: per logger/appender)
     store_reports: bool = True   # one record per C-STORE for metrics/events; off when nothing consumes them
 
 

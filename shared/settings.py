@@ -277,6 +277,9 @@ REGISTRY: tuple[Group | Setting, ...] = (
     Setting("--embedded-profile", "", "without -xf: accept Verification and every storage\n"
             "SOP class (default: Verification only, as dcmrecv)",
             sets=(("embedded_profile", True),), ours=True),
+    Setting("--association-ids", "", "start each line of an association with its id\n"
+            "(A<worker>.<n>; -lc patterns: %x)",
+            sets=(("association_ids", True),), ours=True),
 )
 
 SETTINGS: dict[str, Setting] = {s.long: s for s in REGISTRY if isinstance(s, Setting)}
@@ -308,7 +311,7 @@ EVALUATION_ORDER: tuple[str, ...] = (
     "--cipher",
     "--workers", "--max-associations", "--bind", "--metrics-port", "--events", "--node-id",
     "--proxy-protocol", "--proxy-trust", "--agent-port", "--drain-notice", "--no-fsync",
-    "--embedded-profile",
+    "--embedded-profile", "--association-ids",
 )
 
 EXCLUSIVE_OPTIONS = ("--help", "--version", "--list-ciphers")
@@ -377,3 +380,4 @@ class Options:
     drain_notice: int | None = None
     fsync: bool = True
     embedded_profile: bool = False
+    association_ids: bool = False

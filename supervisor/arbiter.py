@@ -20,6 +20,7 @@ import multiprocess
 import zmq
 
 from dcmrecv_cluster.shared import exitcodes, fdpass, naming, wire
+from dcmrecv_cluster.shared.log4cplus import NET_LOGGER
 from dcmrecv_cluster.shared.rundir import RunDirectory
 from dcmrecv_cluster.shared.runconfig import WORKER_ENTRY, WorkerConfig, run_entry
 from dcmrecv_cluster.supervisor import drain, proxyproto
@@ -118,7 +119,7 @@ class Arbiter:
         config = WorkerConfig(
             index=index, identity=slot.identity, options=self.options, profile=self.profile, tls=self.tls,
             control_endpoint=self.rundir.control_endpoint, log_endpoint=self.rundir.log_endpoint,
-            handoff_path=self.rundir.handoff_path,
+            handoff_path=self.rundir.handoff_path, log_level=self.log.worker_level(),
             store_reports=not isinstance(self.telemetry, NullTelemetry),
         )
         process = self.spawner.Process(target=run_entry, args=(*WORKER_ENTRY, config),
@@ -298,7 +299,8 @@ class Arbiter:
             except ValueError:
                 continue
             if message["kind"] == wire.LOG:
-                self.log.emit(message["level"], message["text"])
+                self.log.record(message["level"], message["text"], NET_LOGGER, message.get("t"),
+                                message.get("p"), message.get("a", ""))
             elif message["kind"] == wire.STORED:
                 self.telemetry.store(message)
             elif message["kind"] == wire.REJECTED:

@@ -35,7 +35,7 @@ def run(argv: list[str]) -> int:
     if problem:
         sys.stderr.write(error_text(problem))
         return exitcodes.COMMANDLINE_SYNTAX_ERROR
-    log = LogSink(options.log_level)
+    log = LogSink.for_options(options)
     if options.print_arguments:
         log.emit("I", arguments_message(options.expanded_arguments).rstrip("\n") + "\n", force=True)
     if options.list_ciphers:
@@ -64,8 +64,11 @@ def run(argv: list[str]) -> int:
     log.info("starting service class provider and listening ...")
     from dcmrecv_cluster.supervisor.arbiter import Arbiter
 
-    return Arbiter(options, profile, tls, listener, log, reload=reloader(options, log, tls),
-                   telemetry=telemetry, agent=agent).run()
+    try:
+        return Arbiter(options, profile, tls, listener, log, reload=reloader(options, log, tls),
+                       telemetry=telemetry, agent=agent).run()
+    finally:
+        log.close()
 
 
 def main() -> None:
