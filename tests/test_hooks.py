@@ -203,3 +203,21 @@ def test_hook_option_errors_exit_1(argv, message):
     result = subprocess.run([str(BIN / "dcmrecv-cluster"), *argv], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert f"error: {message}" in result.stderr
+
+
+def test_readme_forward_study_example_with_dcmsend(receiver_factory, tmp_path):
+    """The README's worked example, as printed there, forwarding to a second receiver (the "PACS")."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    script = readme.split("`/usr/local/bin/forward-study`:\n\n```sh\n", 1)[1].split("```", 1)[0]
+    pacs = receiver_factory("--workers", "1", *CLUSTER, output=tmp_path / "pacs")
+    script = script.replace("pacs.example.org 104", f"127.0.0.1 {pacs.port}")
+    forward = tmp_path / "forward-study"
+    forward.write_text(script)
+    forward.chmod(0o755)
+    ingest = receiver_factory("--workers", "2", "-v", "-tos", "1", "-xcs", f'{forward} "#p"', *CLUSTER,
+                              output=tmp_path / "ingest")
+    _, files = _study(tmp_path / "in", 5)
+    assert storescu(ingest.port, files).returncode == 0
+    wait_until(lambda: len(list(pacs.output.iterdir())) == 5, 30, what="the study forwarded to the PACS")
+    assert sorted(p.name for p in pacs.output.iterdir()) == sorted(p.name for p in ingest.output.iterdir())
+    wait_until(lambda: "(5 instance(s)): exit status 0" in ingest.log, 10, what="the hook's log line")
