@@ -15,7 +15,6 @@ import datetime
 import os
 import socket
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 
