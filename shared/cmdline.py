@@ -20,6 +20,7 @@ from dataclasses import fields as dataclass_fields
 from importlib import metadata
 
 from dcmrecv_cluster.shared import exitcodes
+from dcmrecv_cluster.shared.log4cplus import APP_LOGGER, LEVEL_NAMES, configured_level, read_properties
 from dcmrecv_cluster.shared.settings import (
     DESCRIPTION,
     EMULATES,
@@ -49,9 +50,7 @@ __all__ = [
 ULONG_MAX = 2**64 - 1
 _C_SPACE = " \t\n\v\f\r"
 _LEVELS = ("trace", "debug", "info", "warn", "error", "fatal", "off")  # log4cplus order
-_LEVEL_NAMES = {"ALL": "trace", "TRACE": "trace", "DEBUG": "debug", "INFO": "info",
-                "WARN": "warn", "ERROR": "error", "FATAL": "fatal", "OFF": "off"}
-_APP_LOGGER = "dcmtk.apps.dcmrecv"  # the logger dcmrecv's --verbose-pc check asks
+_LEVEL_NAMES = LEVEL_NAMES
 
 
 class CommandLineExit(Exception):
@@ -327,36 +326,6 @@ CONFLICTS = {
 }
 
 
-def _read_properties(path: str) -> dict[str, str]:
-    """log4cplus::helpers::Properties: `key = value` lines, `#` comments."""
-    props: dict[str, str] = {}
-    try:
-        with open(path, "rb") as f:
-            text = os.fsdecode(f.read())
-    except OSError:
-        return props
-    for raw in text.split("\n"):
-        line = raw.lstrip(_C_SPACE)
-        if not line or line[0] == "#":
-            continue
-        line = line.removesuffix("\r")
-        key, eq, value = line.partition("=")
-        if eq:
-            props[key.rstrip(_C_SPACE)] = value.strip(_C_SPACE)
-    return props
-
-
-def _configured_level(props: dict[str, str], logger: str) -> str:
-    """Effective level of `logger` in a log4cplus configuration (root default: DEBUG)."""
-    parts = logger.split(".") if logger else []
-    for n in range(len(parts), -1, -1):
-        key = "log4cplus.rootLogger" if n == 0 else "log4cplus.logger." + ".".join(parts[:n])
-        token = props.get(key, "").split(",")[0].strip(_C_SPACE).upper()
-        if token in _LEVEL_NAMES:
-            return _LEVEL_NAMES[token]
-    return "debug"
-
-
 def _handle_log_level(state: dict, value: str) -> None:
     level = _LEVEL_NAMES.get(value.upper())
     if level is None:
@@ -370,7 +339,7 @@ def _handle_log_config(state: dict, path: str) -> None:
         raise _Fail("Specified --log-config file does not exist")
     if not os.access(path, os.R_OK):
         raise _Fail("Specified --log-config file cannot be read")
-    props = _read_properties(path)
+    props = read_properties(path)
     if not props:
         raise _Fail("Specified --log-config file does not contain any settings")
     if not any(key.startswith("log4cplus.") for key in props):
@@ -378,8 +347,8 @@ def _handle_log_config(state: dict, path: str) -> None:
     if "log4cplus.rootLogger" not in props:
         raise _Fail("Specified --log-config file does not set up log4cplus.rootLogger")
     state["log_config"] = path
-    state["log_level"] = _configured_level(props, "")
-    state["_app_level"] = _configured_level(props, _APP_LOGGER)
+    state["log_level"] = configured_level(props, "")
+    state["_app_level"] = configured_level(props, APP_LOGGER)
 
 
 def _evaluate(setting: Setting, line: _Line, state: dict) -> None:

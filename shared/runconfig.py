@@ -16,7 +16,16 @@ class WorkerConfig:
     control_endpoint: str
     log_endpoint: str
     handoff_path: str
+    log_level: str | None = None  # least severe level the supervisor writes (-lc: per logger/appender)
     store_reports: bool = True   # one record per C-STORE for metrics/events; off when nothing consumes them
+
+
+def wants_store_reports(options: Any) -> bool:
+    """Workers send a STORED report per C-STORE only when the supervisor consumes them: metrics,
+    the event stream, or storescp's hooks (-xcr, and -tos for end of study).  The one place deciding."""
+    return (options.metrics_port is not None or options.events_endpoint is not None
+            or bool(getattr(options, "exec_on_reception", None))
+            or getattr(options, "eostudy_timeout", None) is not None)
 
 
 WORKER_ENTRY = ("dcmrecv_cluster.workers.main", "run")

@@ -277,6 +277,28 @@ REGISTRY: tuple[Group | Setting, ...] = (
     Setting("--embedded-profile", "", "without -xf: accept Verification and every storage\n"
             "SOP class (default: Verification only, as dcmrecv)",
             sets=(("embedded_profile", True),), ours=True),
+    Setting("--association-ids", "", "start each line of an association with its id\n"
+            "(A<worker>.<n>; -lc patterns: %x)",
+            sets=(("association_ids", True),), ours=True),
+    # storescp's event options (its spellings; dcmrecv has none of them), run by the supervisor.
+    Setting("--exec-on-reception", "-xcr", "execute command c after each stored instance\n"
+            "(#p #f #a #c #r as storescp; never delays a store)",
+            "[c]ommand: string", values=("string",), fields=("exec_on_reception",), ours=True),
+    Setting("--exec-on-eostudy", "-xcs", "execute command c once per completed study\n"
+            "(#p #a #c #r; the study's files on stdin)",
+            "[c]ommand: string (only with -tos)", values=("string",), fields=("exec_on_eostudy",), ours=True),
+    Setting("--eostudy-timeout", "-tos", "a study is complete after t seconds without\n"
+            "an instance of it on any worker",
+            "[t]imeout: integer (1..86400)", values=("uint",), fields=("eostudy_timeout",),
+            minimum=1, maximum=86400, ours=True),
+    Setting("--exec-sync", "-xs", "execute commands synchronously (not supported:\n"
+            "hooks never delay a C-STORE response)", sets=(("exec_sync", True),), ours=True),
+    Setting("--hook-timeout", "", "kill a hook still running after s seconds\n(default: 60)",
+            "[s]econds: integer (1..86400)", values=("uint",), fields=("hook_timeout",),
+            minimum=1, maximum=86400, ours=True),
+    Setting("--hook-queue", "", "at most n hooks waiting to run; more are dropped\nand counted (default: 1000)",
+            "[n]umber: integer (1..1000000)", values=("uint",), fields=("hook_queue",),
+            minimum=1, maximum=1000000, ours=True),
 )
 
 SETTINGS: dict[str, Setting] = {s.long: s for s in REGISTRY if isinstance(s, Setting)}
@@ -308,7 +330,9 @@ EVALUATION_ORDER: tuple[str, ...] = (
     "--cipher",
     "--workers", "--max-associations", "--bind", "--metrics-port", "--events", "--node-id",
     "--proxy-protocol", "--proxy-trust", "--agent-port", "--drain-notice", "--no-fsync",
-    "--embedded-profile",
+    "--embedded-profile", "--association-ids",
+    "--exec-on-reception", "--exec-on-eostudy", "--eostudy-timeout", "--exec-sync", "--hook-timeout",
+    "--hook-queue",
 )
 
 EXCLUSIVE_OPTIONS = ("--help", "--version", "--list-ciphers")
@@ -377,3 +401,10 @@ class Options:
     drain_notice: int | None = None
     fsync: bool = True
     embedded_profile: bool = False
+    association_ids: bool = False
+    exec_on_reception: str | None = None
+    exec_on_eostudy: str | None = None
+    eostudy_timeout: int | None = None
+    exec_sync: bool = False
+    hook_timeout: int = 60
+    hook_queue: int = 1000

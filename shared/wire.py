@@ -22,9 +22,10 @@ BYE = "bye"              # {associations, dropped_logs}: the worker's summary be
 REPLY = "reply"          # {status: "ok"|"error", errno, reason, ...payload}
 
 # worker -> supervisor (logs, PUSH -> PULL)
-LOG = "log"              # {level: "F"|"E"|"W"|"I"|"D"|"T", text}
+LOG = "log"              # {level: "F"|"E"|"W"|"I"|"D"|"T", text, t: time, p: pid, a: association id}
 REJECTED = "rejected"    # {reason, peer}: a worker answered A-ASSOCIATE-RJ (for the metrics)
-STORED = "stored"        # {status, path, bytes, sop_class_uid, sop_instance_uid, calling_ae_title, peer,
+STORED = "stored"        # {status, path, bytes, sop_class_uid, sop_instance_uid, calling_ae_title,
+                         #  called_ae_title, association, peer,
                          #  transfer_syntax, latency, time, ...}: one C-STORE answered (status 0: the file
                          #  is complete under its final name), sent after the response
 

@@ -20,9 +20,10 @@ import multiprocess
 import zmq
 
 from dcmrecv_cluster.shared import exitcodes, fdpass, naming, wire
-from dcmrecv_cluster.shared.runconfig import WORKER_ENTRY, WorkerConfig, run_entry
+from dcmrecv_cluster.shared.log4cplus import NET_LOGGER
+from dcmrecv_cluster.shared.runconfig import WORKER_ENTRY, WorkerConfig, run_entry, wants_store_reports
 from dcmrecv_cluster.shared.rundir import RunDirectory
-from dcmrecv_cluster.supervisor import drain, proxyproto
+from dcmrecv_cluster.supervisor import drain, hooks, proxyproto
 from dcmrecv_cluster.supervisor.logsink import LogSink
 from dcmrecv_cluster.supervisor.names import NameAuthority
 from dcmrecv_cluster.supervisor.rejector import Rejector
@@ -86,6 +87,8 @@ class Arbiter:
             agent.load = lambda: (sum(s.active for s in self._all_slots()), options.max_associations)
         self.notice = drain.notice_seconds(options)
         self.probes = 0
+        # storescp's -xcr/-xcs/-tos: fed by the STORED reports, run in the supervisor's own threads
+        self.hooks = hooks.Hooks(options, log, self.telemetry) if hooks.wanted(options) else None
 
     # ---- set-up ---------------------------------------------------------------
     def _open_channels(self) -> None:
@@ -117,8 +120,8 @@ class Arbiter:
         config = WorkerConfig(
             index=index, identity=slot.identity, options=self.options, profile=self.profile, tls=self.tls,
             control_endpoint=self.rundir.control_endpoint, log_endpoint=self.rundir.log_endpoint,
-            handoff_path=self.rundir.handoff_path,
-            store_reports=not isinstance(self.telemetry, NullTelemetry),
+            handoff_path=self.rundir.handoff_path, log_level=self.log.worker_level(),
+            store_reports=wants_store_reports(self.options),
         )
         process = self.spawner.Process(target=run_entry, args=(*WORKER_ENTRY, config),
                                        name=f"dcmrecv-cluster-worker-{index}", daemon=False)
@@ -316,9 +319,12 @@ class Arbiter:
             except ValueError:
                 continue
             if message["kind"] == wire.LOG:
-                self.log.emit(message["level"], message["text"])
+                self.log.record(message["level"], message["text"], NET_LOGGER, message.get("t"),
+                                message.get("p"), message.get("a", ""))
             elif message["kind"] == wire.STORED:
                 self.telemetry.store(message)
+                if self.hooks is not None:
+                    self.hooks.stored(message)
             elif message["kind"] == wire.REJECTED:
                 self.telemetry.event("association_rejected", reason=message.get("reason", "unknown"),
                                      peer=message.get("peer"))
@@ -417,6 +423,8 @@ class Arbiter:
                 self.gate.close_all()
             if self.agent is not None:
                 self.agent.close()
+            if self.hooks is not None:
+                self.hooks.close()
             self.telemetry.close()
             self._close_channels()
         return self.exit_code
@@ -472,6 +480,8 @@ class Arbiter:
                 self.listener = None
             self.rejector.service(events)
             self.telemetry.tick(self)
+            if self.hooks is not None:
+                self.hooks.tick()
             self._reap()
             self._check_liveness()
             if self.stopping:
@@ -502,6 +512,12 @@ class NullTelemetry:
         pass
 
     def store(self, message: dict) -> None:
+        pass
+
+    def hook(self, kind: str, outcome: str, seconds: float | None) -> None:
+        pass
+
+    def study(self, uid: str, files: list, first: dict) -> None:
         pass
 
     def tick(self, arbiter: Arbiter) -> None:

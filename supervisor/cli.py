@@ -12,7 +12,7 @@ import sys
 
 from dcmrecv_cluster.shared import exitcodes
 from dcmrecv_cluster.shared.cmdline import CommandLineExit, arguments_message, error_text, parse_command_line
-from dcmrecv_cluster.supervisor import drain, proxyproto
+from dcmrecv_cluster.supervisor import drain, hooks, proxyproto
 from dcmrecv_cluster.supervisor.listener import ListenError, open_listener
 from dcmrecv_cluster.supervisor.logsink import LogSink
 from dcmrecv_cluster.supervisor.startup import (
@@ -31,11 +31,12 @@ def run(argv: list[str]) -> int:
         sys.stdout.write(exit_request.stdout)
         sys.stderr.write(exit_request.stderr)
         return exit_request.code
-    problem = proxyproto.option_problem(options) or drain.option_problem(options)
+    problem = (proxyproto.option_problem(options) or drain.option_problem(options)
+               or hooks.option_problem(options))
     if problem:
         sys.stderr.write(error_text(problem))
         return exitcodes.COMMANDLINE_SYNTAX_ERROR
-    log = LogSink(options.log_level)
+    log = LogSink.for_options(options)
     if options.print_arguments:
         log.emit("I", arguments_message(options.expanded_arguments).rstrip("\n") + "\n", force=True)
     if options.list_ciphers:
@@ -64,8 +65,11 @@ def run(argv: list[str]) -> int:
     log.info("starting service class provider and listening ...")
     from dcmrecv_cluster.supervisor.arbiter import Arbiter
 
-    return Arbiter(options, profile, tls, listener, log, reload=reloader(options, log, tls),
-                   telemetry=telemetry, agent=agent).run()
+    try:
+        return Arbiter(options, profile, tls, listener, log, reload=reloader(options, log, tls),
+                       telemetry=telemetry, agent=agent).run()
+    finally:
+        log.close()
 
 
 def main() -> None:

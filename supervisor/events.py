@@ -13,8 +13,9 @@ receive is counted exactly (``no-subscriber``), and each new subscription is
 counted, which lets a subscriber (or a test) know that it has joined before the
 first instance it must not miss.
 
-Wire format: a single frame, UTF-8 JSON, starting with ``{"event":"stored"`` so
-that a subscriber can subscribe to that prefix (or to everything, ``b""``).
+Wire format: a single frame, UTF-8 JSON, starting with ``{"event":"stored"`` (or
+``{"event":"study"`` for a study completed by ``-tos``) so that a subscriber can
+subscribe to that prefix (or to everything, ``b""``).
 """
 
 from __future__ import annotations
@@ -76,7 +77,13 @@ class EventPublisher:
 
     def publish_stored(self, record: dict) -> str | None:
         """Publish one successful store; returns why it was dropped (for some or all), or None."""
-        message = stored_message(record, self.node_id, self.cwd)
+        return self._publish(stored_message(record, self.node_id, self.cwd))
+
+    def publish_study(self, uid: str, files: list[str], first: dict) -> str | None:
+        """Publish one completed study (-tos): no instance of it for that long on any worker."""
+        return self._publish(study_message(uid, files, first, self.node_id))
+
+    def _publish(self, message: bytes) -> str | None:
         self.poll_subscriptions()
         if not any(message.startswith(topic) for topic in self.topics):
             return self._drop(DROP_NO_SUBSCRIBER)
@@ -127,6 +134,23 @@ def stored_message(record: dict, node_id: int | None = None, cwd: str | None = N
         "transfer_syntax": record.get("transfer_syntax"),
         "time": datetime.datetime.fromtimestamp(when, datetime.timezone.utc).isoformat(timespec="microseconds"),
         "timestamp": when,
+        "node_id": node_id,
+    }).encode()
+
+
+def study_message(uid: str, files: list[str], first: dict, node_id: int | None = None) -> bytes:
+    """`{"event":"study"...}`: the study's UID, instance count and files (absolute paths)."""
+    when = datetime.datetime.now(datetime.timezone.utc)
+    return _encode({
+        "event": "study",
+        "study_instance_uid": uid or None,
+        "instances": len(files),
+        "files": files,
+        "calling_ae_title": first.get("calling_ae_title"),
+        "called_ae_title": first.get("called_ae_title"),
+        "peer": first.get("peer"),
+        "time": when.isoformat(timespec="microseconds"),
+        "timestamp": when.timestamp(),
         "node_id": node_id,
     }).encode()
 

@@ -55,6 +55,9 @@ class Metrics:
         self.events_dropped = metric(Counter, "events_dropped",
                                      "Events nobody was subscribed to, or times a subscriber's queue was full",
                                      ("reason",))
+        self.hooks = metric(Counter, "hooks", "Hook commands (-xcr reception, -xcs eostudy) by outcome: "
+                            "ok, failed (non-zero exit), timeout (killed), dropped (queue full)", ("hook", "outcome"))
+        self.studies = metric(Counter, "studies_completed", "Studies quiet for --eostudy-timeout seconds")
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -69,6 +69,11 @@ class Telemetry:
         if publisher is not None:
             for reason in (DROP_NO_SUBSCRIBER, DROP_SLOW_SUBSCRIBER):
                 metrics.events_dropped.labels(reason)
+        for hook, command in (("reception", getattr(options, "exec_on_reception", None)),
+                              ("eostudy", getattr(options, "exec_on_eostudy", None))):
+            if command:
+                for outcome in ("ok", "failed", "timeout", "dropped"):
+                    metrics.hooks.labels(hook, outcome)      # present at 0 from the first scrape
         if server is not None:
             server.snapshot = {"service": "dcmrecv-cluster", "pid": os.getpid(), "since": _iso(self.started),
                                "starting": True}
@@ -107,6 +112,20 @@ class Telemetry:
         self.metrics.stored_bytes.inc(size)
         if self.publisher is not None and record.get("path"):   # --ignore answers success, stores nothing
             dropped = self.publisher.publish_stored(record)
+            if dropped != DROP_NO_SUBSCRIBER:
+                self.metrics.events_published.inc()
+            if dropped is not None:
+                self.metrics.events_dropped.labels(dropped).inc()
+
+    def hook(self, kind: str, outcome: str, seconds: float | None) -> None:
+        """A hook ended (or was dropped); called from the hook threads (the counters are thread-safe)."""
+        self.metrics.hooks.labels(kind, outcome).inc()
+
+    def study(self, uid: str, files: list, first: dict) -> None:
+        """A study is complete: counted, and a `study` event for the subscribers."""
+        self.metrics.studies.inc()
+        if self.publisher is not None:
+            dropped = self.publisher.publish_study(uid, files, first)
             if dropped != DROP_NO_SUBSCRIBER:
                 self.metrics.events_published.inc()
             if dropped is not None:

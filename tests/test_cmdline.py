@@ -316,6 +316,9 @@ def test_our_option_errors(argv, message):
     assert _exit(*argv).stderr.endswith(f"error: {message}\n")
 
 
+STORESCP_EVENT_OPTIONS = {"-xcr", "-xcs", "-tos", "-xs"}
+
+
 def test_help_lists_our_section_last_with_long_names_only():
     text = usage_text()
     section = text.split("cluster options:\n")[1]
@@ -323,7 +326,17 @@ def test_help_lists_our_section_last_with_long_names_only():
                  "--no-fsync"):
         assert name in section
     ours = [s for s in SETTINGS.values() if s.ours]
-    assert all(s.long.startswith("--") and not s.short for s in ours)
+    # Short forms only for storescp's event options, with storescp's spellings.
+    assert all(s.long.startswith("--") and (not s.short or s.short in STORESCP_EVENT_OPTIONS) for s in ours)
+
+
+@pytest.mark.parametrize("option", sorted(STORESCP_EVENT_OPTIONS))
+def test_storescp_event_options_are_ours_not_dcmrecvs(option, tmp_path):
+    argv = [option, "echo", "104"] if option in ("-xcr", "-xcs") else (
+        [option, "5", "104"] if option == "-tos" else [option, "104"])
+    ref = run_dcmrecv(argv, tmp_path)
+    assert ref.returncode == 1 and f"Unknown option {option}" in ref.stderr
+    assert parse_command_line(argv).port == 104
 
 
 def test_registry_is_consistent():

@@ -61,6 +61,7 @@ class Association:
         self.reader: pdu.SocketReader | None = None
         self.accepted: dict[int, str] = {}
         self.calling_ae_title = ""
+        self.called_ae_title = ""
         self.command = bytearray()
         self.command_context = 0
         self.writer: InstanceWriter | None = None
@@ -147,6 +148,7 @@ class Association:
             yield from self._abort(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER)
             return False
         self.calling_ae_title = request.calling_ae_title
+        self.called_ae_title = request.called_ae_title
         settings = self.settings
         for level, text in request.warnings:
             self.link.log(level, text)
@@ -362,7 +364,8 @@ class Association:
         self.link.store_event(
             status=outcome.status, path=outcome.path, bytes=outcome.size,
             sop_class_uid=request.affected_sop_class_uid, sop_instance_uid=request.affected_sop_instance_uid,
-            calling_ae_title=self.calling_ae_title, peer=self.peer[0], transfer_syntax=self.accepted[context_id],
+            calling_ae_title=self.calling_ae_title, called_ae_title=self.called_ae_title, peer=self.peer[0],
+            transfer_syntax=self.accepted[context_id],
             latency=time.monotonic() - self.command_time, time=time.time(), **outcome.extra)
 
 

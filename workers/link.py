@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
 import zmq
@@ -44,14 +45,20 @@ class SupervisorLink:
         self._log_lock = threading.Lock()
         self._stop = threading.Event()
         self.parent = os.getppid()
+        self.pid = os.getpid()
 
     # ---- logs -------------------------------------------------------------
     def enabled(self, letter: str) -> bool:
         return logwire.enabled(letter, self.log_level)
 
-    def log(self, letter: str, text: str) -> None:
+    def log(self, letter: str, text: str, association: str = "") -> None:
+        """Time and pid are taken here, so `-lc` patterns show when and where it happened."""
         if self.enabled(letter):
-            self._push(wire.encode(wire.LOG, level=letter, text=text))
+            self._push(wire.encode(wire.LOG, level=letter, text=text, t=time.time(), p=self.pid,
+                                   a=association))
+
+    def for_association(self, association: str) -> AssociationLink:
+        return AssociationLink(self, association)
 
     def store_event(self, **fields) -> None:
         self._push(wire.encode(wire.STORED, **fields))
@@ -101,3 +108,24 @@ class SupervisorLink:
             self.control.close()
             self.logs.close()
         self.context.term()
+
+
+class AssociationLink:
+    """The link as one association sees it: every record and report carries the association's id,
+    so lines of concurrent associations can be told apart (`%x` in -lc patterns, --association-ids)."""
+
+    def __init__(self, link: SupervisorLink, association: str) -> None:
+        self.link = link
+        self.association = association
+        self.reports = link.reports
+        self.enabled = link.enabled
+        self.rejected = link.rejected
+
+    def log(self, letter: str, text: str) -> None:
+        self.link.log(letter, text, self.association)
+
+    def store_event(self, **fields) -> None:
+        self.link.store_event(association=self.association, **fields)
+
+    def __getattr__(self, name: str):
+        return getattr(self.link, name)

@@ -66,7 +66,7 @@ class Worker:
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         self.link = SupervisorLink(config.identity, config.control_endpoint, config.log_endpoint,
-                                   config.options.log_level, reports=config.store_reports)
+                                   config.log_level or config.options.log_level, reports=config.store_reports)
         self.settings = build_settings(config)
         self.unique_uids: list[str] = []
         self.namer = Namer(self._unique_uid, self._short_candidates)
@@ -116,7 +116,9 @@ class Worker:
         sock, peer = received
         sock.setblocking(False)
         self.associations += 1
-        association = Association(sock, peer, self.settings, self.link, self.namer)
+        # "A<spawn serial>.<n>": unique in the node for the supervisor's life, even across respawns
+        link = self.link.for_association(f"A{self.config.identity.rpartition('.')[2]}.{self.associations}")
+        association = Association(sock, peer, self.settings, link, self.namer)
         self.reactor.start(Task(association.run(), association, lambda error: self._ended(peer, error)))
 
     def _ended(self, peer, error: BaseException | None) -> None:
