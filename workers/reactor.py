@@ -232,9 +232,9 @@ class Reactor:
                     timeout = min(timeout, max(0.0, self.timers[0][0] - time.monotonic()))
             for fd, events in self.epoll.poll(timeout):
                 if fd == self.wakeup_r:
+                    # One read: at most a byte a turn arrives, and anything left signals again (level-triggered).
                     try:
-                        while os.read(self.wakeup_r, 4096):
-                            pass
+                        os.read(self.wakeup_r, 4096)
                     except BlockingIOError:
                         pass
                     continue

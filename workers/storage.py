@@ -24,7 +24,9 @@ carries a final name.
 
 from __future__ import annotations
 
+import ctypes
 import datetime
+import errno
 import itertools
 import os
 from collections.abc import Callable
@@ -39,6 +41,14 @@ TEMP_PREFIX = naming.TEMP_PREFIX
 SPILL_LIMIT = 1 << 20
 _COPY_CHUNK = 1 << 20
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+try:
+    _renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    _renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+except (OSError, AttributeError):       # glibc < 2.28 or not Linux
+    _renameat2 = None
 
 _sequence = itertools.count(1)
 _PID = os.getpid()   # a worker never forks after import
@@ -404,9 +414,9 @@ class InstanceWriter:
         elif mode == "unique":
             path = self._link_exclusive(path)
         else:
-            if os.path.lexists(path):
+            if not _rename_noreplace(self.temp_path, path):
                 self.log("W", f"file already exists, overwriting: {path}")
-            os.rename(self.temp_path, path)
+                os.rename(self.temp_path, path)
             self.temp_path = None
         self.planned_path = path
         self.log("I", f"Stored received object to file: {path}")
@@ -474,6 +484,22 @@ def _write_all(fd: int, data) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _rename_noreplace(source: str, target: str) -> bool:
+    """rename() unless ``target`` exists (then False): one system call where lexists() + rename() took two."""
+    if _renameat2 is not None:
+        if _renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
+            return True
+        error = ctypes.get_errno()
+        if error == errno.EEXIST:
+            return False
+        if error not in (errno.EINVAL, errno.ENOSYS):     # EINVAL: this filesystem cannot; fall back
+            raise OSError(error, os.strerror(error), source, None, target)
+    if os.path.lexists(target):
+        return False
+    os.rename(source, target)
+    return True
 
 
 def _unlink(path: str) -> None:
