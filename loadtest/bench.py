@@ -32,6 +32,10 @@ from .servers import DEFAULT_SERVERS, PROJECT, ServerError, ServerSpec, start
 DCMTK = ("dcmrecv", "storescp")  # names starting with these are the reference servers
 
 
+def _is_dcmtk(server: str) -> bool:
+    return server.startswith(DCMTK) and not server.startswith(PROJECT)   # "dcmrecv-cluster" starts "dcmrecv"
+
+
 @dataclass(frozen=True)
 class Load:
     name: str
@@ -178,7 +182,7 @@ def aggregate(cells: list[dict], servers: list[str], loads: list[str]) -> dict:
             }
         best = None
         for server, stats in row.items():
-            if server.startswith(DCMTK) and stats["instances_per_s"]:
+            if _is_dcmtk(server) and stats["instances_per_s"]:
                 if best is None or stats["instances_per_s"]["median"] > \
                         row[best]["instances_per_s"]["median"]:
                     best = server

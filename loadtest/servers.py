@@ -136,23 +136,36 @@ class RunningServer:
             return ""
 
 
+# Both DCMTK and dcmrecv-cluster exit 64 when the port cannot be listened on.
+_CANNOT_LISTEN = 64
+_PORT_TRIES = 3
+
+
 def start(spec: ServerSpec, workdir: str, workers: int, cfg: str = STORESCP_CFG,
           listen_deadline: float = 30.0) -> RunningServer:
-    """Start `spec` with a fresh output directory under `workdir`."""
+    """Start `spec` with a fresh output directory under `workdir`.
+
+    A free port can be taken by another process between the probe and the server's
+    bind (other test runs on the machine): on exit 64 the start is retried on another.
+    """
     if not spec.available():
         raise ServerError(f"{spec.name}: command not found")
     outdir = tempfile.mkdtemp(prefix=f"{spec.name.replace('+', '-')}-", dir=workdir)
-    port = free_port()
-    argv, env = spec.argv_env(workers=workers, outdir=outdir, cfg=cfg, port=port)
     log_path = outdir + ".log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    server = RunningServer(spec, proc, port, outdir, log_path)
-    try:
-        wait_listening(port, proc, listen_deadline)
-    except ServerError as exc:
-        server.stop()
-        raise ServerError(f"{spec.name}: {exc}\n{server.log_tail()}") from None
-    return server
+    for attempt in range(_PORT_TRIES):
+        port = free_port()
+        argv, env = spec.argv_env(workers=workers, outdir=outdir, cfg=cfg, port=port)
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        server = RunningServer(spec, proc, port, outdir, log_path)
+        try:
+            wait_listening(port, proc, listen_deadline)
+            return server
+        except ServerError as exc:
+            server.stop()
+            if proc.returncode == _CANNOT_LISTEN and attempt + 1 < _PORT_TRIES:
+                continue
+            raise ServerError(f"{spec.name}: {exc}\n{server.log_tail()}") from None
+    raise AssertionError("unreachable")
