@@ -249,6 +249,14 @@ REGISTRY: tuple[Group | Setting, ...] = (
     Setting("--max-associations", "", "admit at most n concurrent associations (default: 256)",
             "[n]umber: integer (1..65535)", values=("uint",), fields=("max_associations",),
             minimum=1, maximum=65535, ours=True),
+    Setting("--max-pending", "", "keep at most n connections that have not sent\n"
+            "their A-ASSOCIATE-RQ yet (default: 512; at most\nhalf the file descriptors left)",
+            "[n]umber: integer (1..65535)", values=("uint",), fields=("max_pending",),
+            minimum=1, maximum=65535, ours=True),
+    Setting("--max-pending-per-host", "", "of those, at most n from one peer address\n"
+            "(default: 64)",
+            "[n]umber: integer (1..65535)", values=("uint",), fields=("max_pending_per_host",),
+            minimum=1, maximum=65535, ours=True),
     Setting("--bind", "", "listen on IPv4 address a only", '[a]ddress: string (default: "0.0.0.0")',
             values=("string",), fields=("bind_address",), ours=True),
     Setting("--metrics-port", "", "serve metrics on tcp/ip port n (default: off)",
@@ -306,7 +314,7 @@ EVALUATION_ORDER: tuple[str, ...] = (
     "--add-cert-file", "--add-cert-dir", "--add-crl-file",
     "--enable-crl-vfy", "--enable-crl-all",
     "--cipher",
-    "--workers", "--max-associations", "--bind", "--metrics-port", "--events", "--node-id",
+    "--workers", "--max-associations", "--max-pending", "--max-pending-per-host", "--bind", "--metrics-port", "--events", "--node-id",
     "--proxy-protocol", "--proxy-trust", "--agent-port", "--drain-notice", "--no-fsync",
     "--embedded-profile",
 )
@@ -367,6 +375,8 @@ class Options:
     storage_mode: str = "normal"
     workers: int = field(default=DEFAULT_WORKERS)
     max_associations: int = 256
+    max_pending: int | None = None
+    max_pending_per_host: int | None = None
     bind_address: str = "0.0.0.0"
     metrics_port: int | None = None
     events_endpoint: str | None = None

@@ -10,6 +10,7 @@ SIGKILL, final reap).
 from __future__ import annotations
 
 import collections
+import errno
 import os
 import signal
 import socket
@@ -20,9 +21,10 @@ import multiprocess
 import zmq
 
 from dcmrecv_cluster.shared import exitcodes, fdpass, naming, wire
+from dcmrecv_cluster.shared.throttle import Throttle
 from dcmrecv_cluster.shared.rundir import RunDirectory
 from dcmrecv_cluster.shared.runconfig import WORKER_ENTRY, WorkerConfig, run_entry
-from dcmrecv_cluster.supervisor import drain, proxyproto
+from dcmrecv_cluster.supervisor import drain, lobby, proxyproto
 from dcmrecv_cluster.supervisor.logsink import LogSink
 from dcmrecv_cluster.supervisor.names import NameAuthority
 from dcmrecv_cluster.supervisor.rejector import Rejector
@@ -33,6 +35,9 @@ BOOT_LIMIT = 60.0             # a worker that has not said hello by then cannot 
 MAX_BOOT_FAILURES = 3         # consecutive failed boots before the supervisor gives up
 WORKER_BOOT_FAILURE = 3       # the worker's own exit code for "cannot boot"
 TICK = 0.5
+ACCEPT_PAUSE = 0.5            # out of descriptors or memory: stop accepting this long (as nginx does)
+TLS_TIMEOUT_TEXT = "TLS read operation did not complete (SSL_ERROR_WANT_READ)"   # as workers/tls.py
+RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 @dataclass
@@ -76,10 +81,23 @@ class Arbiter:
         self.stop_deadline = 0.0
         self.exit_code = exitcodes.NO_ERROR
         self.boot_failures = 0
-        self.rejector = Rejector(log, plaintext_reply=tls is None)
+        budget = lobby.descriptor_budget()
+        self.rejector = Rejector(log, plaintext_reply=tls is None, max_draining=budget // 4)
+        self.throttle = Throttle(log.emit)     # refusals and accept errors: a flood is not a log flood
+        # Connections wait here until their A-ASSOCIATE-RQ has arrived; only then are they
+        # dispatched and counted against --max-associations.
+        pending = lobby.max_pending(options.max_pending)
+        if options.max_pending and pending < options.max_pending:
+            log.warn(f"--max-pending {options.max_pending} lowered to {pending}: "
+                     f"not enough file descriptors (raise the limit: ulimit -n / LimitNOFILE)")
+        self.lobby = lobby.Lobby(options.acse_timeout, pending,
+                                 options.max_pending_per_host or lobby.DEFAULT_MAX_PENDING_PER_HOST,
+                                 tls is not None, self._closed_in_lobby)
+        self.accept_paused_until = 0.0
         # Behind a balancer: PROXY v2 headers read here before the hand-off, the node's state
         # for the agent check, and the SIGTERM notice period (0 standalone: dcmrecv's stop).
-        self.gate = (proxyproto.Gate(options.proxy_trust, options.acse_timeout, log)
+        self.gate = (proxyproto.Gate(options.proxy_trust, options.acse_timeout, log,
+                                     max_pending=min(proxyproto.MAX_PENDING, budget // 4))
                      if options.proxy_protocol else None)
         self.agent = agent
         self.lifecycle = agent.lifecycle if agent is not None else drain.Lifecycle()
@@ -222,12 +240,41 @@ class Arbiter:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                self.log.error(f"cannot accept connection: {exc.strerror}")
+                if exc.errno not in RESOURCE_ERRORS:
+                    self.log.debug(f"cannot accept connection: {exc.strerror}")   # e.g. aborted by the peer
+                    continue
+                # Out of descriptors: accept() would fail at once again (the pending connection
+                # stays in the backlog), so the loop would spin. Pause, and make room by closing
+                # the oldest connection that has not sent its request yet.
+                self.accept_paused_until = time.monotonic() + ACCEPT_PAUSE
+                if exc.errno in (errno.EMFILE, errno.ENFILE):
+                    self.lobby.evict(lobby.FD_LIMIT)
+                self.throttle("accept-error", "E", f"cannot accept connection: {exc.strerror} "
+                              f"(pausing accept for {ACCEPT_PAUSE:g} s)",
+                              summary=f"cannot accept connection: {exc.strerror}")
                 return
             if self.gate is not None:
-                self.gate.admit(conn, peer)     # dispatched once its PROXY header is complete
+                self.gate.admit(conn, peer)     # then the lobby, once its PROXY header is complete
             else:
-                self._dispatch(conn, peer)
+                self.lobby.admit(conn, peer)
+
+    def _closed_in_lobby(self, reason: str, peer) -> None:
+        """A connection closed before it sent a whole A-ASSOCIATE-RQ: logged (rate-limited), counted."""
+        if reason in (lobby.TIMEOUT, lobby.PEER_CLOSED):
+            # dcmrecv's lines, as the worker wrote them when it waited for the request itself
+            text = ({lobby.TIMEOUT: TLS_TIMEOUT_TEXT, lobby.PEER_CLOSED: "TLS error: unexpected eof while reading"}
+                    if self.tls is not None else
+                    {lobby.TIMEOUT: "DUL network read timeout", lobby.PEER_CLOSED: "DUL network closed"})[reason]
+            self.throttle(reason, "E", f"Could not receive association request: {text}",
+                          summary=f"connections closed: no A-ASSOCIATE-RQ within {self.options.acse_timeout} s"
+                          if reason == lobby.TIMEOUT else "connections closed by the peer before an A-ASSOCIATE-RQ")
+        else:
+            why = {lobby.PER_HOST: f"--max-pending-per-host {self.lobby.per_host} reached",
+                   lobby.TOTAL: f"--max-pending {self.lobby.total} reached",
+                   lobby.FD_LIMIT: "out of file descriptors"}[reason]
+            self.throttle(reason, "W", f"closing a connection from {peer[0]} that sent no A-ASSOCIATE-RQ: {why}",
+                          summary=f"connections without an A-ASSOCIATE-RQ closed: {why}")
+        self.telemetry.event("connection_closed", reason=reason, peer=peer[0])
 
     def _dispatch(self, conn: socket.socket, peer, probe: bool = False) -> None:
         """`peer` is the client's address (from the PROXY header when there is one); a `probe`
@@ -389,6 +436,7 @@ class Arbiter:
             self._kill_all()
             self._read_logs()
             self.rejector.close_all()
+            self.lobby.close_all()
             if self.gate is not None:
                 self.gate.close_all()
             if self.agent is not None:
@@ -406,6 +454,7 @@ class Arbiter:
         listening = self.listener.fileno()
         accepting = False
         self.rejector.attach(poller)
+        self.lobby.attach(poller)
         if self.gate is not None:
             self.gate.attach(poller)
         if self.agent is not None:
@@ -413,7 +462,8 @@ class Arbiter:
         while True:
             # Connections wait in the kernel backlog while no worker is ready (at boot, or
             # while every worker is being replaced), rather than being refused.
-            wanted = self.listener is not None and any(slot.ready for slot in self.slots)
+            wanted = (self.listener is not None and any(slot.ready for slot in self.slots)
+                      and time.monotonic() >= self.accept_paused_until)
             if wanted != accepting:
                 if wanted:
                     poller.register(listening, zmq.POLLIN)
@@ -433,7 +483,9 @@ class Arbiter:
                 self._accept_connections()
             if self.gate is not None:
                 for conn, peer, header in self.gate.service(events):
-                    self._dispatch(conn, peer, probe=header.local)
+                    self.lobby.admit(conn, peer, probe=header.local)
+            for conn, peer, probe in self.lobby.service(events):
+                self._dispatch(conn, peer, probe=probe)
             if accepting:
                 self.lifecycle.ready()
             if self.agent is not None and self.agent.fileno() in events:
@@ -447,6 +499,7 @@ class Arbiter:
                 self.listener.close()   # stop accepting: the first step of a graceful stop
                 self.listener = None
             self.rejector.service(events)
+            self.throttle.flush()
             self.telemetry.tick(self)
             self._reap()
             self._check_liveness()

@@ -40,6 +40,9 @@ class Metrics:
         self.associations = metric(Counter, "associations", "Connections handed to a worker")
         self.rejected = metric(Counter, "associations_rejected", "Associations refused (A-ASSOCIATE-RJ), by reason",
                                ("reason",))
+        self.closed = metric(Counter, "connections_closed",
+                             "Connections closed before a whole A-ASSOCIATE-RQ arrived (or refused unread), by reason",
+                             ("reason",))
         self.stored = metric(Counter, "instances_stored", "Instances stored (C-STORE answered with success)")
         self.failed = metric(Counter, "instances_failed", "C-STOREs answered with an error status",
                              ("status",))

@@ -18,8 +18,9 @@ DRAIN_SECONDS = 2.0
 
 
 class Rejector:
-    def __init__(self, log, plaintext_reply: bool = True) -> None:
+    def __init__(self, log, plaintext_reply: bool = True, max_draining: int = 1 << 30) -> None:
         self.log = log
+        self.max_draining = max_draining    # beyond: the RJ is sent and the socket closed at once
         self.plaintext_reply = plaintext_reply
         self.draining: dict[int, tuple[socket.socket, float]] = {}
         self.poller = None
@@ -39,6 +40,9 @@ class Rejector:
             conn.shutdown(socket.SHUT_WR)
         except OSError:
             conn.close()
+            return
+        if len(self.draining) >= self.max_draining:
+            conn.close()        # a flood of requests past the limit must not use up the descriptors
             return
         self.draining[conn.fileno()] = (conn, time.monotonic() + DRAIN_SECONDS)
         if self.poller is not None:

@@ -17,6 +17,7 @@ import time
 import zmq
 
 from dcmrecv_cluster.shared import exitcodes
+from dcmrecv_cluster.supervisor.lobby import REASONS as LOBBY_REASONS
 from dcmrecv_cluster.supervisor.events import DROP_NO_SUBSCRIBER, DROP_SLOW_SUBSCRIBER, EventPublisher
 from dcmrecv_cluster.supervisor.metrics import Metrics, StatusServer
 from dcmrecv_cluster.supervisor.startup import StartupError
@@ -58,6 +59,7 @@ class Telemetry:
         metrics.start_time.set(self.started)
         self.associations = 0
         self.rejected: dict[str, int] = {}
+        self.closed: dict[str, int] = {}
         self.stored = 0
         self.failed: dict[str, int] = {}
         self.stored_bytes = 0
@@ -66,6 +68,8 @@ class Telemetry:
         self.next_snapshot = 0.0
         for reason in ("max-associations", "no-worker"):
             metrics.rejected.labels(reason)          # present at 0 from the first scrape
+        for reason in LOBBY_REASONS:
+            metrics.closed.labels(reason)
         if publisher is not None:
             for reason in (DROP_NO_SUBSCRIBER, DROP_SLOW_SUBSCRIBER):
                 metrics.events_dropped.labels(reason)
@@ -82,6 +86,10 @@ class Telemetry:
             reason = str(fields.get("reason", "unknown"))
             self.rejected[reason] = self.rejected.get(reason, 0) + 1
             self.metrics.rejected.labels(reason).inc()
+        elif name == "connection_closed":
+            reason = str(fields.get("reason", "unknown"))
+            self.closed[reason] = self.closed.get(reason, 0) + 1
+            self.metrics.closed.labels(reason).inc()
         elif name == "worker_died":
             self.dead.add(fields.get("worker"))
         elif name == "worker_started" and fields.get("worker") in self.dead:
@@ -156,6 +164,7 @@ class Telemetry:
             "retiring_workers": len(arbiter.retiring),
             "worker_restarts": self.restarts,
             "associations": {"active": active, "total": self.associations, "rejected": dict(self.rejected)},
+            "connections_closed": dict(self.closed),
             "instances": {"stored": self.stored, "bytes": self.stored_bytes, "failed": dict(self.failed)},
             "events": None,
         }

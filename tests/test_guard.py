@@ -1,0 +1,140 @@
+"""A node that protects itself (issue 16): floods of silent connections, the lobby's bounds.
+
+Everything runs against the real service on loopback; floods are bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import resource
+import socket
+import time
+
+import pytest
+from pynetdicom import AE
+
+from service import BIN, echo, wait_until
+
+from dcmrecv_cluster.supervisor.lobby import bytes_wanted
+from rawscu import associate_rq
+
+CLUSTER = ("--workers", "2", "--bind", "127.0.0.1")
+VERIFICATION = "1.2.840.10008.1.1"
+FLOOD_SECONDS = 3.0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def enough_descriptors():
+    """The flooding side needs more descriptors than the flood."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048 <= hard or (soft < 2048 and hard == resource.RLIM_INFINITY):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (2048, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def pynetdicom_echo(port: int, source: str = "127.0.0.1", calling: str = "ECHOSCU", called: str = "ANY-SCP"):
+    """(established, rejection) of one C-ECHO association from `source`; rejection is
+    (result, source, reason) of an A-ASSOCIATE-RJ, else None."""
+    ae = AE(ae_title=calling)
+    ae.add_requested_context(VERIFICATION)
+    ae.acse_timeout = ae.network_timeout = 10
+    assoc = ae.associate("127.0.0.1", port, ae_title=called, bind_address=(source, 0))
+    try:
+        if assoc.is_established:
+            status = assoc.send_c_echo()
+            assoc.release()
+            return bool(status and status.Status == 0), None
+        if assoc.is_rejected:
+            rj = assoc.acceptor.primitive
+            return False, (rj.result, rj.result_source, rj.diagnostic)
+        return False, None
+    finally:
+        ae.shutdown()
+
+
+def silent_flood(port: int, count: int, source: str = "127.0.0.1") -> list[socket.socket]:
+    """`count` connections that never send a byte (non-blocking connects: no waiting on a full backlog)."""
+    socks = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.bind((source, 0))
+        sock.connect_ex(("127.0.0.1", port))
+        socks.append(sock)
+    return socks
+
+
+def log_lines(receiver) -> list[str]:
+    return [line for line in receiver.log.splitlines() if line]
+
+
+def test_first_pdu_length_is_read_from_its_header():
+    rq = associate_rq([(1, VERIFICATION, ["1.2.840.10008.1.2"])])
+    assert bytes_wanted(rq[:3], tls=False) == 6
+    assert bytes_wanted(rq[:6], tls=False) == len(rq)
+    assert bytes_wanted(b"\x04\x00\x00\x00\x00\x10", tls=False) == 6          # not a request: hand over now
+    assert bytes_wanted(b"\x01\x00\xff\xff\xff\xff", tls=False) == 6          # absurd length: the worker aborts
+    assert bytes_wanted(b"\x01\x00\x00\x10\x00\x00", tls=False) == 16384      # capped
+    assert bytes_wanted(b"\x16\x03\x01\x02\x00", tls=True) == 5 + 512         # a TLS ClientHello record
+    assert bytes_wanted(b"GET / ", tls=True) == 6
+
+
+def test_three_hundred_silent_connections_from_one_address_lock_nobody_out(receiver_factory, tmp_path):
+    """Before: they filled --max-associations until -ta expired and everyone got RJ 'local limit'."""
+    receiver = receiver_factory("--max-associations", "8", *CLUSTER)
+    flood = silent_flood(receiver.port, 300)
+    try:
+        started = time.monotonic()
+        established, rejection = pynetdicom_echo(receiver.port, source="127.0.0.2")
+        assert established, rejection
+        assert echo(receiver.port) == 0            # DCMTK, from the flooding address itself
+        assert time.monotonic() - started < FLOOD_SECONDS
+    finally:
+        for sock in flood:
+            sock.close()
+    wait_until(lambda: "--max-pending-per-host 64 reached" in receiver.log, 10, what="the eviction in the log")
+    assert len(log_lines(receiver)) < 20, receiver.log
+
+
+def prlimit(nofile: int) -> list[str]:
+    return ["prlimit", f"--nofile={nofile}", "--", str(BIN / "dcmrecv-cluster")]
+
+
+def test_with_128_descriptors_a_flood_costs_few_log_lines_and_others_get_in(receiver_factory):
+    receiver = receiver_factory(*CLUSTER, command=prlimit(128))
+    flood = silent_flood(receiver.port, 600)
+    try:
+        established, rejection = pynetdicom_echo(receiver.port, source="127.0.0.3")
+        assert established, rejection
+        time.sleep(FLOOD_SECONDS)    # the flood goes on: nothing to poll for, its length is the test
+    finally:
+        for sock in flood:
+            sock.close()
+    started = time.monotonic()
+    wait_until(lambda: echo(receiver.port) == 0, 10, 0.1, "a C-ECHO once the flood ended")
+    assert time.monotonic() - started < 5
+    assert len(log_lines(receiver)) < 100, receiver.log
+
+
+def test_max_pending_is_held_below_the_descriptor_limit(receiver_factory):
+    """Before: with 128 descriptors accept() failed with EMFILE in a loop (~99,000 error lines in
+    3 s). The supervisor must never reach its limit at all (libzmq aborts the process when its own
+    accept() gets EMFILE), so a --max-pending the limit cannot hold is lowered, and said so."""
+    receiver = receiver_factory("--max-pending", "1000", "--max-pending-per-host", "1000", *CLUSTER,
+                                command=prlimit(128))
+    assert "--max-pending 1000 lowered to 32: not enough file descriptors" in receiver.log
+    flood = silent_flood(receiver.port, 600)
+    try:
+        wait_until(lambda: "32 reached" in receiver.log, 10, what="the lobby to be full")
+        established, rejection = pynetdicom_echo(receiver.port, source="127.0.0.4")
+        assert established, rejection
+        time.sleep(FLOOD_SECONDS)    # the flood goes on: its length is the test
+    finally:
+        for sock in flood:
+            sock.close()
+    started = time.monotonic()
+    wait_until(lambda: echo(receiver.port) == 0, 10, 0.1, "a C-ECHO once the flood ended")
+    assert time.monotonic() - started < 5
+    assert receiver.process.poll() is None
+    assert "Too many open files" not in receiver.log
+    assert len(log_lines(receiver)) < 100, receiver.log
