@@ -16,6 +16,7 @@ class WorkerConfig:
     control_endpoint: str
     log_endpoint: str
     handoff_path: str
+    access: Any = None      # dcmrecv_cluster.shared.access.AccessPolicy | None (--calling-aets, ...)
 
 
 WORKER_ENTRY = ("dcmrecv_cluster.workers.main", "run")

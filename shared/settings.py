@@ -257,6 +257,13 @@ REGISTRY: tuple[Group | Setting, ...] = (
             "(default: 64)",
             "[n]umber: integer (1..65535)", values=("uint",), fields=("max_pending_per_host",),
             minimum=1, maximum=65535, ours=True),
+    Setting("--calling-aets", "", "accept only these calling AE titles, others get\n"
+            "A-ASSOCIATE-RJ 1/1/3; @f: one 'TITLE [HOST-OR-CIDR]'\nper line of file f (default: any)",
+            "[t]itles: string (TITLE[,TITLE...] or @f)", values=("string",), fields=("calling_aets",),
+            ours=True),
+    Setting("--require-called-aet", "", "the called AE title must be the -aet title,\n"
+            "else A-ASSOCIATE-RJ 1/1/7 (default: any)",
+            sets=(("require_called_aet", True),), ours=True),
     Setting("--bind", "", "listen on IPv4 address a only", '[a]ddress: string (default: "0.0.0.0")',
             values=("string",), fields=("bind_address",), ours=True),
     Setting("--metrics-port", "", "serve metrics on tcp/ip port n (default: off)",
@@ -314,7 +321,8 @@ EVALUATION_ORDER: tuple[str, ...] = (
     "--add-cert-file", "--add-cert-dir", "--add-crl-file",
     "--enable-crl-vfy", "--enable-crl-all",
     "--cipher",
-    "--workers", "--max-associations", "--max-pending", "--max-pending-per-host", "--bind", "--metrics-port", "--events", "--node-id",
+    "--workers", "--max-associations", "--max-pending", "--max-pending-per-host",
+    "--calling-aets", "--require-called-aet", "--bind", "--metrics-port", "--events", "--node-id",
     "--proxy-protocol", "--proxy-trust", "--agent-port", "--drain-notice", "--no-fsync",
     "--embedded-profile",
 )
@@ -377,6 +385,8 @@ class Options:
     max_associations: int = 256
     max_pending: int | None = None
     max_pending_per_host: int | None = None
+    calling_aets: str | None = None
+    require_called_aet: bool = False
     bind_address: str = "0.0.0.0"
     metrics_port: int | None = None
     events_endpoint: str | None = None

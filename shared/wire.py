@@ -23,7 +23,8 @@ REPLY = "reply"          # {status: "ok"|"error", errno, reason, ...payload}
 
 # worker -> supervisor (logs, PUSH -> PULL)
 LOG = "log"              # {level: "F"|"E"|"W"|"I"|"D"|"T", text}
-REJECTED = "rejected"    # {reason, peer}: a worker answered A-ASSOCIATE-RJ (for the metrics)
+REJECTED = "rejected"    # {reason, peer[, calling, called, text]}: a worker answered A-ASSOCIATE-RJ (for the
+                         #  metrics; with text: a refusal by policy, logged by the supervisor, rate-limited)
 STORED = "stored"        # {status, path, bytes, sop_class_uid, sop_instance_uid, calling_ae_title, peer,
                          #  transfer_syntax, latency, time, ...}: one C-STORE answered (status 0: the file
                          #  is complete under its final name), sent after the response

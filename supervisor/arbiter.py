@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import multiprocess
 import zmq
 
-from dcmrecv_cluster.shared import exitcodes, fdpass, naming, wire
+from dcmrecv_cluster.shared import access, exitcodes, fdpass, naming, wire
 from dcmrecv_cluster.shared.throttle import Throttle
 from dcmrecv_cluster.shared.rundir import RunDirectory
 from dcmrecv_cluster.shared.runconfig import WORKER_ENTRY, WorkerConfig, run_entry
@@ -83,6 +83,7 @@ class Arbiter:
         self.boot_failures = 0
         budget = lobby.descriptor_budget()
         self.rejector = Rejector(log, plaintext_reply=tls is None, max_draining=budget // 4)
+        self.access = access.policy_from_options(options)   # checked by the workers on each request
         self.throttle = Throttle(log.emit)     # refusals and accept errors: a flood is not a log flood
         # Connections wait here until their A-ASSOCIATE-RQ has arrived; only then are they
         # dispatched and counted against --max-associations.
@@ -136,7 +137,7 @@ class Arbiter:
         config = WorkerConfig(
             index=index, identity=slot.identity, options=self.options, profile=self.profile, tls=self.tls,
             control_endpoint=self.rundir.control_endpoint, log_endpoint=self.rundir.log_endpoint,
-            handoff_path=self.rundir.handoff_path,
+            handoff_path=self.rundir.handoff_path, access=self.access,
         )
         process = self.spawner.Process(target=run_entry, args=(*WORKER_ENTRY, config),
                                        name=f"dcmrecv-cluster-worker-{index}", daemon=False)
@@ -348,6 +349,11 @@ class Arbiter:
             elif message["kind"] == wire.STORED:
                 self.telemetry.store(message)
             elif message["kind"] == wire.REJECTED:
+                if message.get("text"):       # a refusal by policy: logged once, rate-limited
+                    self.throttle(message.get("reason", "refused"), "W",
+                                  f"Refusing Association from {message.get('peer')} "
+                                  f"({message.get('calling')} -> {message.get('called')}): {message['text']}",
+                                  summary=f"associations refused: {message.get('reason')}")
                 self.telemetry.event("association_rejected", reason=message.get("reason", "unknown"),
                                      peer=message.get("peer"))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from dcmrecv_cluster.shared import exitcodes
+from dcmrecv_cluster.shared import access, exitcodes
 from dcmrecv_cluster.shared.cmdline import CommandLineExit, arguments_message, error_text, parse_command_line
 from dcmrecv_cluster.supervisor import drain, proxyproto
 from dcmrecv_cluster.supervisor.listener import ListenError, open_listener
@@ -31,7 +31,8 @@ def run(argv: list[str]) -> int:
         sys.stdout.write(exit_request.stdout)
         sys.stderr.write(exit_request.stderr)
         return exit_request.code
-    problem = proxyproto.option_problem(options) or drain.option_problem(options)
+    problem = (proxyproto.option_problem(options) or drain.option_problem(options)
+               or access.option_problem(options))
     if problem:
         sys.stderr.write(error_text(problem))
         return exitcodes.COMMANDLINE_SYNTAX_ERROR

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import resource
 import socket
+import subprocess
 import time
 
 import pytest
 from pynetdicom import AE
 
-from service import BIN, echo, wait_until
+from service import BIN, echo, free_port, wait_until
+from test_operations import scrape
 
 from dcmrecv_cluster.supervisor.lobby import bytes_wanted
 from rawscu import associate_rq
@@ -138,3 +140,70 @@ def test_max_pending_is_held_below_the_descriptor_limit(receiver_factory):
     assert receiver.process.poll() is None
     assert "Too many open files" not in receiver.log
     assert len(log_lines(receiver)) < 100, receiver.log
+
+
+# ---- who may associate: --calling-aets, --require-called-aet ----------------------------------
+
+def test_only_listed_calling_ae_titles_are_accepted(receiver_factory):
+    metrics_port = free_port()
+    receiver = receiver_factory("--calling-aets", "GOODSCU, ECHOSCU", "--metrics-port", str(metrics_port),
+                                *CLUSTER)   # wait_ready's echoscu calls as ECHOSCU
+    assert pynetdicom_echo(receiver.port, calling="GOODSCU") == (True, None)
+    assert pynetdicom_echo(receiver.port, calling="BADSCU") == (False, (1, 1, 3))
+    assert echo(receiver.port, "-aet", "GOODSCU") == 0
+    assert echo(receiver.port, "-aet", "goodscu") != 0            # AE titles are case-sensitive
+    for _ in range(12):                                            # a sender retrying in a loop
+        assert pynetdicom_echo(receiver.port, calling="LOOPSCU")[1] == (1, 1, 3)
+    # 13 refusals, 3 lines: the rest are summed up when the 10 s window closes
+    wait_until(lambda: receiver.log.count("not in --calling-aets") == 3, 10, what="the refusals in the log")
+    assert "W: Refusing Association from 127.0.0.1 (BADSCU -> ANY-SCP): calling AE title 'BADSCU' not in " \
+           "--calling-aets" in receiver.log
+    samples = scrape(metrics_port)
+    assert samples[("dcmrecv_cluster_associations_rejected_total", (("reason", "calling-aet"),))] == 14
+
+
+def test_calling_ae_titles_from_a_file_pinned_to_addresses(receiver_factory, tmp_path):
+    listed = tmp_path / "senders.txt"
+    listed.write_text("# modality     address\nCT1  127.0.0.5\nCT1 127.0.0.6/32\nPACS\t127.0.0.0/8\n\nECHOSCU\n")
+    receiver = receiver_factory("--calling-aets", f"@{listed}", *CLUSTER)
+    assert pynetdicom_echo(receiver.port, "127.0.0.5", calling="CT1") == (True, None)
+    assert pynetdicom_echo(receiver.port, "127.0.0.6", calling="CT1") == (True, None)
+    assert pynetdicom_echo(receiver.port, "127.0.0.7", calling="CT1") == (False, (1, 1, 3))
+    assert pynetdicom_echo(receiver.port, "127.0.0.7", calling="PACS") == (True, None)
+    assert pynetdicom_echo(receiver.port, "127.0.0.7", calling="MR1") == (False, (1, 1, 3))
+    wait_until(lambda: "calling AE title 'CT1' not allowed from 127.0.0.7" in receiver.log, 10,
+               what="the refusal in the log")
+
+
+def test_required_called_ae_title(receiver_factory):
+    receiver = receiver_factory("-aet", "STORE1", "--require-called-aet", *CLUSTER, ready=False)
+    wait_until(lambda: echo(receiver.port, "-aec", "STORE1") == 0, 60, 0.2, "the receiver to answer")
+    assert pynetdicom_echo(receiver.port, called="STORE1") == (True, None)
+    assert pynetdicom_echo(receiver.port, called="ANY-SCP") == (False, (1, 1, 7))
+    assert pynetdicom_echo(receiver.port, called="store1") == (False, (1, 1, 7))
+    wait_until(lambda: "(ECHOSCU -> ANY-SCP): called AE title 'ANY-SCP' is not 'STORE1'" in receiver.log, 10,
+               what="the refusal in the log")
+
+
+def test_without_access_options_any_calling_and_called_ae_title_is_accepted(receiver_factory):
+    receiver = receiver_factory("-aet", "STORE1", *CLUSTER)
+    assert pynetdicom_echo(receiver.port, calling="WHOEVER", called="ANYTHING") == (True, None)
+    assert echo(receiver.port, "-aet", "X", "-aec", "Y") == 0
+    assert "Refusing" not in receiver.log
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--calling-aets", "A,,B", "104"], "invalid --calling-aets entry ''"),
+    (["--calling-aets", "ABCDEFGHIJKLMNOPQ", "104"], "1 to 16 characters"),
+    (["--calling-aets", "@/nonexistent/list", "104"], "cannot read --calling-aets file '/nonexistent/list'"),
+    (["-uca", "--require-called-aet", "104"], "--require-called-aet not allowed with --use-called-aetitle"),
+])
+def test_access_option_errors_exit_1(argv, message, tmp_path):
+    done = subprocess.run([str(BIN / "dcmrecv-cluster"), *argv], capture_output=True, text=True, timeout=30,
+                          cwd=tmp_path)
+    assert done.returncode == 1 and message in done.stderr, done.stderr
+
+
+def test_calling_aets_file_is_not_a_command_file():
+    from dcmrecv_cluster.shared.cmdline import parse_command_line
+    assert parse_command_line(["--calling-aets", "@list.txt", "104"]).calling_aets == "@list.txt"

@@ -50,6 +50,7 @@ def build_settings(config: WorkerConfig) -> AssociationSettings:
             fsync=options.fsync,
         ),
         tls_context=tls_context,
+        access=config.access,
         odd_pdu_warning=(f"ASSOC: PDV receive length {options.max_pdu} is odd (using {max_pdu})"
                          if options.max_pdu % 2 else None),
     )
