@@ -16,6 +16,9 @@ from dataclasses import dataclass
 # A-ASSOCIATE-RJ (result, source, reason), PS3.8 9.3.4: source 1 = DICOM UL service-user
 RJ_CALLING_AE = (1, 1, 3)       # rejected-permanent, calling-AE-title-not-recognized
 RJ_CALLED_AE = (1, 1, 7)        # rejected-permanent, called-AE-title-not-recognized
+# rejected-transient, source 3 = service-provider (presentation), local-limit-exceeded: what
+# --max-associations answers, and what DCMTK's storescp answers for "too many associations"
+RJ_PER_AET_LIMIT = (2, 3, 2)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -112,6 +115,7 @@ class AccessPolicy:
 
     calling: dict[str, tuple[Network, ...]] | None = None   # None: any calling AE title
     called: str | None = None                                # required called AE title, or None
+    per_aet: int | None = None       # --max-associations-per-aet: counted node-wide by the supervisor
 
     def check(self, calling: str, called: str, peer: str) -> Refusal | None:
         if self.called is not None and ae_title(called) != self.called:
@@ -131,14 +135,20 @@ def policy_from_options(options) -> AccessPolicy | None:
     """The policy, or None when no access option is given; ValueError for a bad list."""
     calling = getattr(options, "calling_aets", None)
     require = getattr(options, "require_called_aet", False)
-    if calling is None and not require:
+    per_aet = getattr(options, "max_associations_per_aet", None)
+    if calling is None and not require and per_aet is None:
         return None
     return AccessPolicy(parse_calling_aets(calling) if calling is not None else None,
-                        ae_title(options.aetitle) if require else None)
+                        ae_title(options.aetitle) if require else None, per_aet)
 
 
 def option_problem(options) -> str | None:
     """The command-line error for the access options, or None (checked once at start-up)."""
+    if getattr(options, "peer_hosts", None) is not None:
+        try:
+            parse_networks(options.peer_hosts, "--peer-hosts")
+        except ValueError as exc:
+            return str(exc)
     if getattr(options, "require_called_aet", False) and options.use_called_aetitle:
         return "--require-called-aet not allowed with --use-called-aetitle"
     try:

@@ -264,6 +264,13 @@ REGISTRY: tuple[Group | Setting, ...] = (
     Setting("--require-called-aet", "", "the called AE title must be the -aet title,\n"
             "else A-ASSOCIATE-RJ 1/1/7 (default: any)",
             sets=(("require_called_aet", True),), ours=True),
+    Setting("--peer-hosts", "", "accept connections only from these addresses\n"
+            "(behind PROXY v2: the client's); others are\nclosed unread (default: any)",
+            "[c]idrs: string (CIDR[,CIDR...])", values=("string",), fields=("peer_hosts",), ours=True),
+    Setting("--max-associations-per-aet", "", "admit at most n concurrent associations per\n"
+            "calling AE title on this node; beyond,\nA-ASSOCIATE-RJ 2/3/2 (default: no limit)",
+            "[n]umber: integer (1..65535)", values=("uint",), fields=("max_associations_per_aet",),
+            minimum=1, maximum=65535, ours=True),
     Setting("--bind", "", "listen on IPv4 address a only", '[a]ddress: string (default: "0.0.0.0")',
             values=("string",), fields=("bind_address",), ours=True),
     Setting("--metrics-port", "", "serve metrics on tcp/ip port n (default: off)",
@@ -322,7 +329,8 @@ EVALUATION_ORDER: tuple[str, ...] = (
     "--enable-crl-vfy", "--enable-crl-all",
     "--cipher",
     "--workers", "--max-associations", "--max-pending", "--max-pending-per-host",
-    "--calling-aets", "--require-called-aet", "--bind", "--metrics-port", "--events", "--node-id",
+    "--calling-aets", "--require-called-aet",
+    "--peer-hosts", "--max-associations-per-aet", "--bind", "--metrics-port", "--events", "--node-id",
     "--proxy-protocol", "--proxy-trust", "--agent-port", "--drain-notice", "--no-fsync",
     "--embedded-profile",
 )
@@ -387,6 +395,8 @@ class Options:
     max_pending_per_host: int | None = None
     calling_aets: str | None = None
     require_called_aet: bool = False
+    peer_hosts: str | None = None
+    max_associations_per_aet: int | None = None
     bind_address: str = "0.0.0.0"
     metrics_port: int | None = None
     events_endpoint: str | None = None

@@ -16,6 +16,9 @@ HELLO = "hello"          # {pid}: the worker booted and takes sockets now
 HEARTBEAT = "heartbeat"  # {active}: sent by a thread of its own, so long C-STOREs never look hung
 CLOSED = "closed"        # {}: one handed-over connection has ended (keeps the least-busy count exact)
 NAME = "name"            # {mode: "unique"|"short", count}: ask the name authority; replied with REPLY
+AET = "aet"              # {title}: may one more association from this calling AE title start?
+                         #  (--max-associations-per-aet) replied with REPLY {granted}; the CLOSED of that
+                         #  association then carries {aet: title} and gives the place back
 BYE = "bye"              # {stored, failed, associations}: the worker's summary before a clean exit
 
 # supervisor -> worker (control, ROUTER -> DEALER)

@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import multiprocess
 import zmq
@@ -53,6 +53,7 @@ class WorkerSlot:
     active: int = 0
     started: float = 0.0
     last_heartbeat: float = 0.0
+    aets: collections.Counter = field(default_factory=collections.Counter)   # calling AE -> associations
 
     @property
     def ready(self) -> bool:
@@ -84,6 +85,9 @@ class Arbiter:
         budget = lobby.descriptor_budget()
         self.rejector = Rejector(log, plaintext_reply=tls is None, max_draining=budget // 4)
         self.access = access.policy_from_options(options)   # checked by the workers on each request
+        self.peer_hosts = (access.parse_networks(options.peer_hosts, "--peer-hosts")
+                           if options.peer_hosts is not None else None)
+        self.aets: collections.Counter = collections.Counter()    # --max-associations-per-aet, node-wide
         self.throttle = Throttle(log.emit)     # refusals and accept errors: a flood is not a log flood
         # Connections wait here until their A-ASSOCIATE-RQ has arrived; only then are they
         # dispatched and counted against --max-associations.
@@ -165,6 +169,11 @@ class Arbiter:
 
     def _forget(self, slot: WorkerSlot, exitcode: int) -> None:
         pid, was_booted, lost = slot.pid, slot.booted, slot.active
+        for title, count in slot.aets.items():     # its associations are gone: their places with them
+            self.aets[title] -= count
+            if self.aets[title] <= 0:
+                del self.aets[title]
+        slot.aets.clear()
         slot.process, slot.pid, slot.booted, slot.active = None, 0, False, 0
         self.by_identity.pop(slot.identity.encode(), None)
         if slot.channel is not None:
@@ -257,7 +266,19 @@ class Arbiter:
             if self.gate is not None:
                 self.gate.admit(conn, peer)     # then the lobby, once its PROXY header is complete
             else:
-                self.lobby.admit(conn, peer)
+                self._admit(conn, peer)
+
+    def _admit(self, conn: socket.socket, peer, probe: bool = False) -> None:
+        """--peer-hosts: other addresses are closed before a byte is read; no A-ASSOCIATE-RJ, which
+        would tell a stranger a DICOM node listens here (and cannot be sent before a TLS handshake).
+        A PROXY LOCAL probe is the balancer itself, already checked against --proxy-trust."""
+        if self.peer_hosts is not None and not probe and not access.address_in(peer[0], self.peer_hosts):
+            conn.close()
+            self.throttle("peer-hosts", "W", f"closing connection from {peer[0]}: not in --peer-hosts",
+                          summary="connections closed: not in --peer-hosts")
+            self.telemetry.event("connection_closed", reason="peer-hosts", peer=peer[0])
+            return
+        self.lobby.admit(conn, peer, probe)
 
     def _closed_in_lobby(self, reason: str, peer) -> None:
         """A connection closed before it sent a whole A-ASSOCIATE-RQ: logged (rate-limited), counted."""
@@ -317,6 +338,23 @@ class Arbiter:
             slot.last_heartbeat = time.monotonic()
             if kind == wire.CLOSED:
                 slot.active = max(0, slot.active - 1)
+                title = message.get("aet")
+                if title is not None and slot.aets[title] > 0:
+                    slot.aets[title] -= 1
+                    self.aets[title] -= 1
+                    if not self.aets[title]:
+                        del self.aets[title]
+                    if not slot.aets[title]:
+                        del slot.aets[title]
+            elif kind == wire.AET:
+                title = str(message.get("title", ""))
+                granted = self.aets[title] < (self.options.max_associations_per_aet or 0)
+                if granted:
+                    self.aets[title] += 1
+                    slot.aets[title] += 1
+                elif not self.aets[title]:
+                    del self.aets[title]
+                self.control.send_multipart([identity, wire.reply_ok(granted=granted)])
                 self.telemetry.event("association_closed", worker=slot.index)
             elif kind == wire.NAME:
                 self.control.send_multipart([identity, self._answer_name(message)])
@@ -489,7 +527,7 @@ class Arbiter:
                 self._accept_connections()
             if self.gate is not None:
                 for conn, peer, header in self.gate.service(events):
-                    self.lobby.admit(conn, peer, probe=header.local)
+                    self._admit(conn, peer, probe=header.local)
             for conn, peer, probe in self.lobby.service(events):
                 self._dispatch(conn, peer, probe=probe)
             if accepting:

@@ -36,7 +36,8 @@ FD_RESERVE = 64                 # the supervisor's own descriptors (ZeroMQ, hand
 # reasons a waiting connection is closed (also the labels of the metric)
 PER_HOST, TOTAL, TIMEOUT, PEER_CLOSED, FD_LIMIT = ("pending-per-host", "pending-total", "acse-timeout",
                                                   "closed-before-request", "fd-limit")
-REASONS = (PER_HOST, TOTAL, TIMEOUT, PEER_CLOSED, FD_LIMIT)
+PEER_HOSTS = "peer-hosts"       # closed by the arbiter before the lobby: not in --peer-hosts
+REASONS = (PER_HOST, TOTAL, TIMEOUT, PEER_CLOSED, FD_LIMIT, PEER_HOSTS)
 
 
 def descriptor_budget() -> int:

@@ -5,7 +5,9 @@ Everything runs against the real service on loopback; floods are bounded in coun
 
 from __future__ import annotations
 
+import os
 import resource
+import signal
 import socket
 import subprocess
 import time
@@ -17,7 +19,7 @@ from service import BIN, echo, free_port, wait_until
 from test_operations import scrape
 
 from dcmrecv_cluster.supervisor.lobby import bytes_wanted
-from rawscu import associate_rq
+from rawscu import associate_rq, read_pdu, release
 
 CLUSTER = ("--workers", "2", "--bind", "127.0.0.1")
 VERIFICATION = "1.2.840.10008.1.1"
@@ -207,3 +209,111 @@ def test_access_option_errors_exit_1(argv, message, tmp_path):
 def test_calling_aets_file_is_not_a_command_file():
     from dcmrecv_cluster.shared.cmdline import parse_command_line
     assert parse_command_line(["--calling-aets", "@list.txt", "104"]).calling_aets == "@list.txt"
+
+
+# ---- --max-associations-per-aet, --peer-hosts ----------------------------------------------------
+
+def raw_association(port: int, calling: bytes) -> tuple[socket.socket, int, bytes]:
+    """(socket, PDU type, body) after sending an A-ASSOCIATE-RQ for Verification as `calling`."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(associate_rq([(1, VERIFICATION, ["1.2.840.10008.1.2"])], calling=calling))
+    kind, body = read_pdu(sock)
+    return sock, kind, body
+
+
+def test_per_calling_ae_limit_is_node_wide_and_spares_other_senders(receiver_factory):
+    receiver = receiver_factory("--max-associations-per-aet", "2", *CLUSTER)    # two workers
+    held = []
+    try:
+        for _ in range(2):
+            sock, kind, _ = raw_association(receiver.port, b"CT1")
+            held.append(sock)
+            assert kind == 0x02
+        sock, kind, body = raw_association(receiver.port, b"CT1")
+        sock.close()
+        assert (kind, body[1:4]) == (0x03, bytes((2, 3, 2)))      # transient / provider / local limit
+        assert pynetdicom_echo(receiver.port, calling="MR1") == (True, None)
+        assert pynetdicom_echo(receiver.port, calling="CT1") == (False, (2, 3, 2))
+        release(held.pop())
+        wait_until(lambda: pynetdicom_echo(receiver.port, calling="CT1") == (True, None), 10, 0.1,
+                   "CT1's place back once one of its associations ended")
+    finally:
+        for sock in held:
+            release(sock)
+    wait_until(lambda: "(CT1 -> ANY-SCP): --max-associations-per-aet 2 reached" in receiver.log, 10,
+               what="the refusal in the log")
+
+
+def test_a_killed_worker_gives_its_places_back(receiver_factory):
+    receiver = receiver_factory("--max-associations-per-aet", "1", "--workers", "1", "--bind", "127.0.0.1")
+    sock, kind, _ = raw_association(receiver.port, b"CT1")
+    assert kind == 0x02
+    [worker] = receiver.workers()
+    os.kill(worker, signal.SIGKILL)
+    sock.close()
+    wait_until(lambda: pynetdicom_echo(receiver.port, calling="CT1") == (True, None), 30, 0.2,
+               "CT1 admitted by the replacement worker")
+
+
+def closed_unanswered(sock: socket.socket) -> bool:
+    try:
+        return read_pdu(sock) == (0, b"")
+    except ConnectionResetError:
+        return True
+
+
+def test_unlisted_peer_is_closed_before_any_dicom_byte(receiver_factory):
+    metrics_port = free_port()
+    receiver = receiver_factory("--peer-hosts", "127.0.0.1,127.0.0.4/32", "--metrics-port", str(metrics_port),
+                                *CLUSTER)
+    assert pynetdicom_echo(receiver.port, source="127.0.0.4") == (True, None)
+    sock = socket.create_connection(("127.0.0.1", receiver.port), timeout=10, source_address=("127.0.0.3", 0))
+    sock.sendall(associate_rq([(1, VERIFICATION, ["1.2.840.10008.1.2"])]))
+    assert closed_unanswered(sock)                                  # never an A-ASSOCIATE-AC
+    sock.close()
+    assert pynetdicom_echo(receiver.port, source="127.0.0.3") == (False, None)
+    wait_until(lambda: "W: closing connection from 127.0.0.3: not in --peer-hosts" in receiver.log, 10,
+               what="the refusal in the log")
+    wait_until(lambda: scrape(metrics_port).get(
+        ("dcmrecv_cluster_connections_closed_total", (("reason", "peer-hosts"),))) == 2, 10, 0.2,
+        "the refusals counted by reason")
+
+
+HAPROXY_CFG = """
+global
+    maxconn 200
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend dicom
+    bind 127.0.0.1:{front}
+    default_backend nodes
+backend nodes
+    server n1 127.0.0.1:{node} send-proxy-v2
+"""
+
+
+def test_peer_hosts_judges_the_client_address_behind_haproxy(receiver_factory, tmp_path):
+    receiver = receiver_factory("--proxy-protocol", "v2", "--proxy-trust", "127.0.0.1/32",
+                                "--peer-hosts", "127.0.0.5", *CLUSTER, ready=False)
+    front = free_port()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(HAPROXY_CFG.format(front=front, node=receiver.port))
+    with open(tmp_path / "haproxy.log", "wb") as log:
+        haproxy = subprocess.Popen(["/usr/sbin/haproxy", "-db", "-f", str(config)], stdout=log,
+                                   stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: pynetdicom_echo(front, source="127.0.0.5") == (True, None), 60, 0.2,
+                   "a C-ECHO from a listed client through HAProxy")
+        assert pynetdicom_echo(front, source="127.0.0.6") == (False, None)
+        sock = socket.create_connection(("127.0.0.1", front), timeout=10, source_address=("127.0.0.6", 0))
+        sock.sendall(associate_rq([(1, VERIFICATION, ["1.2.840.10008.1.2"])]))
+        assert closed_unanswered(sock)
+        sock.close()
+        wait_until(lambda: "closing connection from 127.0.0.6: not in --peer-hosts" in receiver.log, 10,
+                   what="the client's address in the refusal")
+    finally:
+        haproxy.terminate()
+        haproxy.wait(10)

@@ -109,13 +109,17 @@ class Worker:
         sock.setblocking(False)
         self.associations += 1
         association = Association(sock, peer, self.settings, self.link, self.namer)
-        self.reactor.start(Task(association.run(), association, lambda error: self._ended(peer, error)))
+        self.reactor.start(Task(association.run(), association, lambda error: self._ended(association, error)))
 
-    def _ended(self, peer, error: BaseException | None) -> None:
+    def _ended(self, association: Association, error: BaseException | None) -> None:
         if error is not None:
             # One association's bug must not take the worker down.
-            self.link.log("E", f"internal error in association with {peer[0]}: {error!r}")
-        self.link.send(wire.CLOSED)
+            self.link.log("E", f"internal error in association with {association.peer[0]}: {error!r}")
+        held = getattr(association, "held_aet", None)    # set by workers/access.py
+        if held is None:
+            self.link.send(wire.CLOSED)
+        else:
+            self.link.send(wire.CLOSED, aet=held)
 
 
 def run(config: WorkerConfig) -> None:
