@@ -160,8 +160,9 @@ def test_only_listed_calling_ae_titles_are_accepted(receiver_factory):
     wait_until(lambda: receiver.log.count("not in --calling-aets") == 3, 10, what="the refusals in the log")
     assert "W: Refusing Association from 127.0.0.1 (BADSCU -> ANY-SCP): calling AE title 'BADSCU' not in " \
            "--calling-aets" in receiver.log
-    samples = scrape(metrics_port)
-    assert samples[("dcmrecv_cluster_associations_rejected_total", (("reason", "calling-aet"),))] == 14
+    wait_until(lambda: scrape(metrics_port).get(
+        ("dcmrecv_cluster_associations_rejected_total", (("reason", "calling-aet"),))) == 14, 10, 0.2,
+        "the 14 refusals counted")
 
 
 def test_calling_ae_titles_from_a_file_pinned_to_addresses(receiver_factory, tmp_path):
