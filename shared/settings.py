@@ -271,6 +271,9 @@ REGISTRY: tuple[Group | Setting, ...] = (
             "calling AE title on this node; beyond,\nA-ASSOCIATE-RJ 2/3/2 (default: no limit)",
             "[n]umber: integer (1..65535)", values=("uint",), fields=("max_associations_per_aet",),
             minimum=1, maximum=65535, ours=True),
+    Setting("--min-free-space", "", "below s free bytes in the output directory,\n"
+            "new associations get A-ASSOCIATE-RJ transient\n(default: off)",
+            "[s]ize: string (e.g. 2G, 500M)", values=("string",), fields=("min_free_space",), ours=True),
     Setting("--bind", "", "listen on IPv4 address a only", '[a]ddress: string (default: "0.0.0.0")',
             values=("string",), fields=("bind_address",), ours=True),
     Setting("--metrics-port", "", "serve metrics on tcp/ip port n (default: off)",
@@ -330,7 +333,8 @@ EVALUATION_ORDER: tuple[str, ...] = (
     "--cipher",
     "--workers", "--max-associations", "--max-pending", "--max-pending-per-host",
     "--calling-aets", "--require-called-aet",
-    "--peer-hosts", "--max-associations-per-aet", "--bind", "--metrics-port", "--events", "--node-id",
+    "--peer-hosts", "--max-associations-per-aet",
+    "--min-free-space", "--bind", "--metrics-port", "--events", "--node-id",
     "--proxy-protocol", "--proxy-trust", "--agent-port", "--drain-notice", "--no-fsync",
     "--embedded-profile",
 )
@@ -397,6 +401,7 @@ class Options:
     require_called_aet: bool = False
     peer_hosts: str | None = None
     max_associations_per_aet: int | None = None
+    min_free_space: str | None = None
     bind_address: str = "0.0.0.0"
     metrics_port: int | None = None
     events_endpoint: str | None = None

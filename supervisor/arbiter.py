@@ -24,10 +24,10 @@ from dcmrecv_cluster.shared import access, exitcodes, fdpass, naming, wire
 from dcmrecv_cluster.shared.throttle import Throttle
 from dcmrecv_cluster.shared.rundir import RunDirectory
 from dcmrecv_cluster.shared.runconfig import WORKER_ENTRY, WorkerConfig, run_entry
-from dcmrecv_cluster.supervisor import drain, lobby, proxyproto
+from dcmrecv_cluster.supervisor import drain, lobby, proxyproto, space
 from dcmrecv_cluster.supervisor.logsink import LogSink
 from dcmrecv_cluster.supervisor.names import NameAuthority
-from dcmrecv_cluster.supervisor.rejector import Rejector
+from dcmrecv_cluster.supervisor.rejector import CONGESTION_RJ, Rejector
 
 GRACE_SECONDS = 30.0          # in-flight associations get this long after SIGTERM
 HEARTBEAT_LIMIT = 30.0        # a booted worker silent this long is hung: killed and replaced
@@ -87,6 +87,8 @@ class Arbiter:
         self.access = access.policy_from_options(options)   # checked by the workers on each request
         self.peer_hosts = (access.parse_networks(options.peer_hosts, "--peer-hosts")
                            if options.peer_hosts is not None else None)
+        self.space = (space.SpaceWatch(options.output_directory, space.parse_size(options.min_free_space), log)
+                      if options.min_free_space is not None else None)
         self.aets: collections.Counter = collections.Counter()    # --max-associations-per-aet, node-wide
         self.throttle = Throttle(log.emit)     # refusals and accept errors: a flood is not a log flood
         # Connections wait here until their A-ASSOCIATE-RQ has arrived; only then are they
@@ -301,6 +303,13 @@ class Arbiter:
     def _dispatch(self, conn: socket.socket, peer, probe: bool = False) -> None:
         """`peer` is the client's address (from the PROXY header when there is one); a `probe`
         (PROXY LOCAL: the balancer's own health check) is exempt from --max-associations."""
+        if self.space is not None and self.space.low and not probe:
+            self.throttle("min-free-space", "W", f"Refusing Association from {peer[0]}: less than "
+                          f"--min-free-space {self.options.min_free_space} free",
+                          summary="associations refused: --min-free-space")
+            self.rejector.reject(conn, CONGESTION_RJ)
+            self.telemetry.event("association_rejected", reason="min-free-space", peer=peer[0])
+            return
         active = sum(slot.active for slot in self._all_slots())
         if active >= self.options.max_associations and not probe:
             self.log.warn(f"Refusing Association from {peer[0]}: --max-associations {self.options.max_associations} reached")
@@ -544,6 +553,8 @@ class Arbiter:
                 self.listener = None
             self.rejector.service(events)
             self.throttle.flush()
+            if self.space is not None and self.space.check():
+                self.lifecycle.low_space = self.space.low     # the agent check says drain meanwhile
             self.telemetry.tick(self)
             self._reap()
             self._check_liveness()

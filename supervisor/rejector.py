@@ -14,6 +14,8 @@ import time
 
 # A-ASSOCIATE-RJ: result 2 (transient), source 3 (presentation related), reason 2 (local limit exceeded)
 LIMIT_EXCEEDED_RJ = bytes((0x03, 0, 0, 0, 0, 4, 0, 2, 3, 2))
+# result 2 (transient), source 3 (presentation related), reason 1 (temporary congestion): --min-free-space
+CONGESTION_RJ = bytes((0x03, 0, 0, 0, 0, 4, 0, 2, 3, 1))
 DRAIN_SECONDS = 2.0
 
 
@@ -28,7 +30,7 @@ class Rejector:
     def attach(self, poller) -> None:
         self.poller = poller
 
-    def reject(self, conn: socket.socket) -> None:
+    def reject(self, conn: socket.socket, rj: bytes = LIMIT_EXCEEDED_RJ) -> None:
         if not self.plaintext_reply:
             # TLS port: a clear-text A-ASSOCIATE-RJ reads as a TLS error, and the supervisor
             # never handshakes (a slow client would stall it): just close.
@@ -36,7 +38,7 @@ class Rejector:
             return
         conn.setblocking(False)
         try:
-            conn.send(LIMIT_EXCEEDED_RJ)
+            conn.send(rj)
             conn.shutdown(socket.SHUT_WR)
         except OSError:
             conn.close()

@@ -66,7 +66,7 @@ class Telemetry:
         self.restarts = 0
         self.dead: set[int] = set()        # worker indexes whose process died and awaits its replacement
         self.next_snapshot = 0.0
-        for reason in ("max-associations", "no-worker"):
+        for reason in ("max-associations", "no-worker", *(("min-free-space",) if getattr(options, "min_free_space", None) else ())):
             metrics.rejected.labels(reason)          # present at 0 from the first scrape
         for reason in LOBBY_REASONS:
             metrics.closed.labels(reason)
@@ -133,6 +133,11 @@ class Telemetry:
             self.metrics.worker_up.labels(label).set(1 if worker["up"] else 0)
             self.metrics.worker_active.labels(label).set(worker["active"])
         self.metrics.associations_active.set(snapshot["associations"]["active"])
+        watch = getattr(arbiter, "space", None)
+        if watch is not None and watch.free is not None:
+            self.metrics.free_space.set(watch.free)
+            self.metrics.low_space.set(1 if watch.low else 0)
+            snapshot["free_space"] = {"bytes": watch.free, "low": watch.low, "mark": watch.mark}
         if self.server is not None:
             self.server.snapshot = snapshot
 

@@ -19,7 +19,8 @@ from service import BIN, echo, free_port, wait_until
 from test_operations import scrape
 
 from dcmrecv_cluster.supervisor.lobby import bytes_wanted
-from rawscu import associate_rq, read_pdu, release
+from instances import CT_IMAGE, make_instance
+from rawscu import associate, associate_rq, dataset_bytes, read_pdu, release, store
 
 CLUSTER = ("--workers", "2", "--bind", "127.0.0.1")
 VERIFICATION = "1.2.840.10008.1.1"
@@ -318,3 +319,59 @@ def test_peer_hosts_judges_the_client_address_behind_haproxy(receiver_factory, t
     finally:
         haproxy.terminate()
         haproxy.wait(10)
+
+
+# ---- --min-free-space -------------------------------------------------------------------------
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 64 MiB tmpfs of its own (root only), unmounted afterwards."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+def agent_says(port: int) -> str:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        return sock.recv(100).decode()
+
+
+def test_below_min_free_space_new_associations_get_transient_rj_and_in_flight_ones_finish(
+        receiver_factory, small_filesystem, tmp_path):
+    metrics_port, agent_port = free_port(), free_port()
+    receiver = receiver_factory("--min-free-space", "16M", "--embedded-profile", "--metrics-port", str(metrics_port),
+                                "--agent-port", str(agent_port), *CLUSTER, output=small_filesystem)
+    instance = make_instance(tmp_path / "ct.dcm")
+    data = dataset_bytes(instance.read_bytes())
+    held = associate(receiver.port, CT_IMAGE)                      # in flight when the disk fills
+    filler = small_filesystem / ".filler"
+    with open(filler, "wb") as f:                                  # leave ~8 MiB: below the 16 MiB mark
+        f.write(bytes(56 << 20))
+    started = time.monotonic()
+    wait_until(lambda: pynetdicom_echo(receiver.port)[1] == (2, 3, 1), 10, 0.2,
+               "A-ASSOCIATE-RJ transient / temporary congestion")
+    assert time.monotonic() - started < 5
+    assert store(held, CT_IMAGE, "1.2.826.0.1.3680043.9.7777.1", data) == 0     # in flight: finishes
+    release(held)
+    assert agent_says(agent_port) == "drain\n"
+    samples = scrape(metrics_port)
+    assert samples[("dcmrecv_cluster_low_space", ())] == 1
+    assert samples[("dcmrecv_cluster_free_space_bytes", ())] < 16 << 20
+    filler.unlink()
+    wait_until(lambda: pynetdicom_echo(receiver.port) == (True, None), 10, 0.2, "admission once space is back")
+    assert agent_says(agent_port).startswith("ready up")
+    log = receiver.log
+    assert log.count("below --min-free-space 16.0 MiB: refusing new associations") == 1, log
+    assert log.count("accepting associations again") == 1, log
+    assert "Refusing Association from 127.0.0.1: less than --min-free-space 16M free" in log
+
+
+def test_min_free_space_needs_a_size(tmp_path):
+    done = subprocess.run([str(BIN / "dcmrecv-cluster"), "--min-free-space", "lots", "104"], capture_output=True,
+                          text=True, timeout=30, cwd=tmp_path)
+    assert done.returncode == 1 and "use a size like 2G or 500M" in done.stderr
