@@ -279,6 +279,9 @@ REGISTRY: tuple[Group | Setting, ...] = (
     Setting("--metrics-port", "", "serve metrics on tcp/ip port n (default: off)",
             "[n]umber: integer (1..65535)", values=("uint",), fields=("metrics_port",),
             minimum=1, maximum=65535, ours=True),
+    Setting("--metrics-bind", "", "serve metrics and status on IPv4 address a\n"
+            "(default: the --bind address)",
+            "[a]ddress: string", values=("string",), fields=("metrics_bind",), ours=True),
     Setting("--events", "", "publish events to ZeroMQ endpoint e (default: off)",
             "[e]ndpoint: string", values=("string",), fields=("events_endpoint",), ours=True),
     Setting("--node-id", "", "identify this node as n in a multi-node setup\n"
@@ -334,7 +337,7 @@ EVALUATION_ORDER: tuple[str, ...] = (
     "--workers", "--max-associations", "--max-pending", "--max-pending-per-host",
     "--calling-aets", "--require-called-aet",
     "--peer-hosts", "--max-associations-per-aet",
-    "--min-free-space", "--bind", "--metrics-port", "--events", "--node-id",
+    "--min-free-space", "--bind", "--metrics-port", "--metrics-bind", "--events", "--node-id",
     "--proxy-protocol", "--proxy-trust", "--agent-port", "--drain-notice", "--no-fsync",
     "--embedded-profile",
 )
@@ -404,6 +407,7 @@ class Options:
     min_free_space: str | None = None
     bind_address: str = "0.0.0.0"
     metrics_port: int | None = None
+    metrics_bind: str | None = None
     events_endpoint: str | None = None
     node_id: int | None = None
     proxy_protocol: str | None = None

@@ -33,7 +33,7 @@ def open_telemetry(options) -> "Telemetry | None":
     metrics = Metrics()
     try:
         if options.metrics_port is not None:
-            server = StatusServer(metrics, options.bind_address, options.metrics_port)
+            server = StatusServer(metrics, options.metrics_bind or options.bind_address, options.metrics_port)
         if options.events_endpoint is not None:
             publisher = EventPublisher(options.events_endpoint, options.node_id)
     except OSError as exc:

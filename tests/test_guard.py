@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 
 import pytest
 from pynetdicom import AE
@@ -375,3 +376,13 @@ def test_min_free_space_needs_a_size(tmp_path):
     done = subprocess.run([str(BIN / "dcmrecv-cluster"), "--min-free-space", "lots", "104"], capture_output=True,
                           text=True, timeout=30, cwd=tmp_path)
     assert done.returncode == 1 and "use a size like 2G or 500M" in done.stderr
+
+
+def test_metrics_bind_puts_the_status_port_on_its_own_address(receiver_factory):
+    metrics_port = free_port()
+    receiver = receiver_factory("--workers", "1", "--metrics-port", str(metrics_port), "--metrics-bind", "127.0.0.3")
+    assert echo(receiver.port) == 0                                  # DICOM: every address, as dcmrecv
+    with urllib.request.urlopen(f"http://127.0.0.3:{metrics_port}/metrics", timeout=10) as answer:
+        assert b"dcmrecv_cluster_associations_total" in answer.read()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", metrics_port), timeout=5).close()
