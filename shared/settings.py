@@ -284,6 +284,12 @@ REGISTRY: tuple[Group | Setting, ...] = (
             "[a]ddress: string", values=("string",), fields=("metrics_bind",), ours=True),
     Setting("--events", "", "publish events to ZeroMQ endpoint e (default: off)",
             "[e]ndpoint: string", values=("string",), fields=("events_endpoint",), ours=True),
+    Setting("--events-curve-key", "", "encrypt the event stream with CURVE, server\n"
+            "secret key from certificate file f (with\n--events-curve-clients)",
+            "[f]ilename: string", values=("string",), fields=("events_curve_key",), ours=True),
+    Setting("--events-curve-clients", "", "only subscribers whose public key certificate\n"
+            "is in directory d get events",
+            "[d]irectory: string", values=("string",), fields=("events_curve_clients",), ours=True),
     Setting("--node-id", "", "identify this node as n in a multi-node setup\n"
             "(enters +fsu names: unique across nodes)",
             "[n]umber: integer (0..255)", values=("uint",), fields=("node_id",),
@@ -337,7 +343,7 @@ EVALUATION_ORDER: tuple[str, ...] = (
     "--workers", "--max-associations", "--max-pending", "--max-pending-per-host",
     "--calling-aets", "--require-called-aet",
     "--peer-hosts", "--max-associations-per-aet",
-    "--min-free-space", "--bind", "--metrics-port", "--metrics-bind", "--events", "--node-id",
+    "--min-free-space", "--bind", "--metrics-port", "--metrics-bind", "--events", "--events-curve-key", "--events-curve-clients", "--node-id",
     "--proxy-protocol", "--proxy-trust", "--agent-port", "--drain-notice", "--no-fsync",
     "--embedded-profile",
 )
@@ -409,6 +415,8 @@ class Options:
     metrics_port: int | None = None
     metrics_bind: str | None = None
     events_endpoint: str | None = None
+    events_curve_key: str | None = None
+    events_curve_clients: str | None = None
     node_id: int | None = None
     proxy_protocol: str | None = None
     proxy_trust: str | None = None

@@ -35,7 +35,9 @@ def open_telemetry(options) -> "Telemetry | None":
         if options.metrics_port is not None:
             server = StatusServer(metrics, options.metrics_bind or options.bind_address, options.metrics_port)
         if options.events_endpoint is not None:
-            publisher = EventPublisher(options.events_endpoint, options.node_id)
+            publisher = EventPublisher(options.events_endpoint, options.node_id,
+                                       curve_key=getattr(options, "events_curve_key", None),
+                                       curve_clients=getattr(options, "events_curve_clients", None))
     except OSError as exc:
         reason = "Address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
         raise StartupError(exitcodes.CANNOT_START_SCP_AND_LISTEN, [

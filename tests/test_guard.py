@@ -386,3 +386,70 @@ def test_metrics_bind_puts_the_status_port_on_its_own_address(receiver_factory):
         assert b"dcmrecv_cluster_associations_total" in answer.read()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", metrics_port), timeout=5).close()
+
+
+# ---- a CURVE-protected event stream ------------------------------------------------------------
+
+def curve_subscriber(context, endpoint: str, server_public: bytes, client_cert: str | None):
+    import zmq
+    import zmq.auth
+    sub = context.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    if client_cert is not None:
+        public, secret = zmq.auth.load_certificate(client_cert)
+        sub.curve_serverkey, sub.curve_publickey, sub.curve_secretkey = server_public, public, secret
+    sub.connect(endpoint)
+    sub.subscribe(b"")
+    return sub
+
+
+def test_curve_event_stream_gives_nothing_without_an_allowed_key(receiver_factory, tmp_path):
+    import zmq
+    import zmq.auth
+    from instances import make_series
+    from service import storescu
+    from test_operations import status_page
+
+    keys, allowed = tmp_path / "keys", tmp_path / "allowed"
+    keys.mkdir(), allowed.mkdir()
+    server_public_file, server_secret_file = zmq.auth.create_certificates(keys, "server")
+    good_public, good_secret = zmq.auth.create_certificates(keys, "good")
+    _, stranger_secret = zmq.auth.create_certificates(keys, "stranger")
+    (allowed / "good.key").write_bytes(open(good_public, "rb").read())
+    server_public, _ = zmq.auth.load_certificate(server_public_file)
+
+    metrics_port, endpoint = free_port(), f"tcp://127.0.0.1:{free_port()}"
+    receiver = receiver_factory("--embedded-profile", "--metrics-port", str(metrics_port), "--events", endpoint,
+                                "--events-curve-key", str(server_secret_file), "--events-curve-clients", str(allowed),
+                                *CLUSTER)
+    context = zmq.Context()
+    good = curve_subscriber(context, endpoint, server_public, good_secret)
+    stranger = curve_subscriber(context, endpoint, server_public, stranger_secret)
+    plain = curve_subscriber(context, endpoint, server_public, None)
+    try:
+        wait_until(lambda: status_page(metrics_port).get("events", {}).get("subscriptions") == 1,
+                   15, 0.05, "the allowed subscription to reach the node")
+        files = make_series(tmp_path / "in", 4)
+        assert storescu(receiver.port, files).returncode == 0
+        received = []
+        deadline = time.monotonic() + 15
+        while len(received) < len(files) and time.monotonic() < deadline:
+            if good.poll(100):
+                received.append(good.recv())
+        assert len(received) == len(files)
+        assert not stranger.poll(500) and not plain.poll(100)
+        assert status_page(metrics_port)["events"]["subscriptions"] == 1
+    finally:
+        for sock in (good, stranger, plain):
+            sock.close()
+        context.term()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--events-curve-key", "x"], "must be given together"),
+    (["--events-curve-key", "/nonexistent", "--events-curve-clients", "/"], "cannot read --events-curve-key"),
+])
+def test_curve_option_errors(extra, message, tmp_path):
+    done = subprocess.run([str(BIN / "dcmrecv-cluster"), "--events", "tcp://127.0.0.1:1", *extra, "104"],
+                          capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert done.returncode == 1 and message in done.stderr, done.stderr
