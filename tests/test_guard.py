@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from pynetdicom import AE
@@ -453,3 +454,15 @@ def test_curve_option_errors(extra, message, tmp_path):
     done = subprocess.run([str(BIN / "dcmrecv-cluster"), "--events", "tcp://127.0.0.1:1", *extra, "104"],
                           capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert done.returncode == 1 and message in done.stderr, done.stderr
+
+
+def test_shipped_systemd_unit_verifies(tmp_path):
+    analyze = "/usr/bin/systemd-analyze"
+    if not os.access(analyze, os.X_OK):
+        pytest.skip("systemd-analyze not installed")
+    shipped = (Path(__file__).parent.parent / "deploy" / "dcmrecv-cluster.service").read_text()
+    assert "User=dcmrecv" in shipped and "NoNewPrivileges=yes" in shipped and "ProtectSystem=strict" in shipped
+    unit = tmp_path / "dcmrecv-cluster.service"      # ExecStart must exist for verify: this venv's
+    unit.write_text(shipped.replace("/opt/dcmrecv-cluster/.venv/bin/dcmrecv-cluster", str(BIN / "dcmrecv-cluster")))
+    done = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and unit.name not in done.stdout + done.stderr, done.stdout + done.stderr
