@@ -103,7 +103,7 @@ class Arbiter:
         self.accept_paused_until = 0.0
         # Behind a balancer: PROXY v2 headers read here before the hand-off, the node's state
         # for the agent check, and the SIGTERM notice period (0 standalone: dcmrecv's stop).
-        self.gate = (proxyproto.Gate(options.proxy_trust, options.acse_timeout, log,
+        self.gate = (proxyproto.Gate(options.proxy_trust, options.acse_timeout, ThrottledLog(log, self.throttle),
                                      max_pending=min(proxyproto.MAX_PENDING, budget // 4))
                      if options.proxy_protocol else None)
         self.agent = agent
@@ -312,7 +312,9 @@ class Arbiter:
             return
         active = sum(slot.active for slot in self._all_slots())
         if active >= self.options.max_associations and not probe:
-            self.log.warn(f"Refusing Association from {peer[0]}: --max-associations {self.options.max_associations} reached")
+            self.throttle("max-associations", "W", f"Refusing Association from {peer[0]}: --max-associations "
+                          f"{self.options.max_associations} reached",
+                          summary=f"associations refused: --max-associations {self.options.max_associations} reached")
             self.rejector.reject(conn)
             self.telemetry.event("association_rejected", reason="max-associations", peer=peer[0])
             return
@@ -326,7 +328,8 @@ class Arbiter:
             conn.close()
             self.telemetry.event("association_dispatched", worker=slot.index, peer=peer[0], probe=probe)
             return
-        self.log.warn(f"no worker ready for the connection from {peer[0]}, refusing it")
+        self.throttle("no-worker", "W", f"no worker ready for the connection from {peer[0]}, refusing it",
+                      summary="connections refused: no worker ready")
         self.rejector.reject(conn)
         self.telemetry.event("association_rejected", reason="no-worker", peer=peer[0])
 
@@ -577,6 +580,21 @@ class Arbiter:
         if self.listener is not None:
             self.listener.close()
         self.rundir.remove()
+
+
+class ThrottledLog:
+    """The log for the PROXY gate: its per-connection warnings go through the throttle, one key per
+    reason (the text after the peer), so a flood of bad headers is a few lines and a count."""
+
+    def __init__(self, log: LogSink, throttle: Throttle) -> None:
+        self.log, self.throttle = log, throttle
+
+    def warn(self, text: str) -> None:
+        reason = text.split(": ", 1)[-1]
+        self.throttle(f"gate: {reason[:48]}", "W", text, summary=f"connections closed: {reason}")
+
+    def __getattr__(self, name):
+        return getattr(self.log, name)
 
 
 class NullTelemetry:

@@ -466,3 +466,35 @@ def test_shipped_systemd_unit_verifies(tmp_path):
     unit.write_text(shipped.replace("/opt/dcmrecv-cluster/.venv/bin/dcmrecv-cluster", str(BIN / "dcmrecv-cluster")))
     done = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and unit.name not in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def test_throttle_shows_the_first_lines_then_a_count():
+    from dcmrecv_cluster.shared.throttle import Throttle
+    now = [0.0]
+    lines = []
+    throttle = Throttle(lambda letter, text: lines.append(f"{letter}: {text}"), interval=10, burst=2,
+                        clock=lambda: now[0])
+    for n in range(5):
+        throttle("a", "W", f"refused {n}", summary="refusals")
+    throttle("b", "E", "other")
+    throttle.flush()
+    assert lines == ["W: refused 0", "W: refused 1", "E: other"]
+    now[0] = 10.0
+    throttle.flush()
+    assert lines[3:] == ["W: 3 more: refusals (in the last 10 s)"]
+    throttle("a", "W", "refused 5")
+    assert lines[4:] == ["W: refused 5"]
+
+
+def test_refusals_past_max_associations_are_a_few_lines(receiver_factory):
+    receiver = receiver_factory("--max-associations", "1", *CLUSTER)
+    held, kind, _ = raw_association(receiver.port, b"HOLDER")
+    assert kind == 0x02
+    try:
+        for _ in range(30):
+            sock, kind, body = raw_association(receiver.port, b"RETRIER")
+            sock.close()
+            assert (kind, body[1:4]) == (0x03, bytes((2, 3, 2)))
+    finally:
+        release(held)
+    assert receiver.log.count("--max-associations 1 reached") == 3, receiver.log
