@@ -177,8 +177,10 @@ def _split_command_file(text: str) -> list[str]:
 
 def _expand_command_files(argv: list[str]) -> list[str]:
     expanded: list[str] = []
-    for arg in argv:
-        if len(arg) > 1 and arg[0] == "@":
+    for index, arg in enumerate(argv):
+        if index and argv[index - 1] == "--calling-aets":
+            expanded.append(arg)    # ours: `--calling-aets @FILE` names a list of titles, not a command file
+        elif len(arg) > 1 and arg[0] == "@":
             name = arg[1:]
             try:
                 with open(name, "rb") as f:

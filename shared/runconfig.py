@@ -18,6 +18,7 @@ class WorkerConfig:
     handoff_path: str
     log_level: str | None = None  # least severe level the supervisor writes (-lc: per logger/appender)
     store_reports: bool = True   # one record per C-STORE for metrics/events; off when nothing consumes them
+    access: Any = None      # dcmrecv_cluster.shared.access.AccessPolicy | None (--calling-aets, ...)
 
 
 def wants_store_reports(options: Any) -> bool:

@@ -249,13 +249,47 @@ REGISTRY: tuple[Group | Setting, ...] = (
     Setting("--max-associations", "", "admit at most n concurrent associations (default: 256)",
             "[n]umber: integer (1..65535)", values=("uint",), fields=("max_associations",),
             minimum=1, maximum=65535, ours=True),
+    Setting("--max-pending", "", "keep at most n connections that have not sent\n"
+            "their A-ASSOCIATE-RQ yet (default: 512; at most\nhalf the file descriptors left)",
+            "[n]umber: integer (1..65535)", values=("uint",), fields=("max_pending",),
+            minimum=1, maximum=65535, ours=True),
+    Setting("--max-pending-per-host", "", "of those, at most n from one peer address\n"
+            "(default: 64)",
+            "[n]umber: integer (1..65535)", values=("uint",), fields=("max_pending_per_host",),
+            minimum=1, maximum=65535, ours=True),
+    Setting("--calling-aets", "", "accept only these calling AE titles, others get\n"
+            "A-ASSOCIATE-RJ 1/1/3; @f: one 'TITLE [HOST-OR-CIDR]'\nper line of file f (default: any)",
+            "[t]itles: string (TITLE[,TITLE...] or @f)", values=("string",), fields=("calling_aets",),
+            ours=True),
+    Setting("--require-called-aet", "", "the called AE title must be the -aet title,\n"
+            "else A-ASSOCIATE-RJ 1/1/7 (default: any)",
+            sets=(("require_called_aet", True),), ours=True),
+    Setting("--peer-hosts", "", "accept connections only from these addresses\n"
+            "(behind PROXY v2: the client's); others are\nclosed unread (default: any)",
+            "[c]idrs: string (CIDR[,CIDR...])", values=("string",), fields=("peer_hosts",), ours=True),
+    Setting("--max-associations-per-aet", "", "admit at most n concurrent associations per\n"
+            "calling AE title on this node; beyond,\nA-ASSOCIATE-RJ 2/3/2 (default: no limit)",
+            "[n]umber: integer (1..65535)", values=("uint",), fields=("max_associations_per_aet",),
+            minimum=1, maximum=65535, ours=True),
+    Setting("--min-free-space", "", "below s free bytes in the output directory,\n"
+            "new associations get A-ASSOCIATE-RJ transient\n(default: off)",
+            "[s]ize: string (e.g. 2G, 500M)", values=("string",), fields=("min_free_space",), ours=True),
     Setting("--bind", "", "listen on IPv4 address a only", '[a]ddress: string (default: "0.0.0.0")',
             values=("string",), fields=("bind_address",), ours=True),
     Setting("--metrics-port", "", "serve metrics on tcp/ip port n (default: off)",
             "[n]umber: integer (1..65535)", values=("uint",), fields=("metrics_port",),
             minimum=1, maximum=65535, ours=True),
+    Setting("--metrics-bind", "", "serve metrics and status on IPv4 address a\n"
+            "(default: the --bind address)",
+            "[a]ddress: string", values=("string",), fields=("metrics_bind",), ours=True),
     Setting("--events", "", "publish events to ZeroMQ endpoint e (default: off)",
             "[e]ndpoint: string", values=("string",), fields=("events_endpoint",), ours=True),
+    Setting("--events-curve-key", "", "encrypt the event stream with CURVE, server\n"
+            "secret key from certificate file f (with\n--events-curve-clients)",
+            "[f]ilename: string", values=("string",), fields=("events_curve_key",), ours=True),
+    Setting("--events-curve-clients", "", "only subscribers whose public key certificate\n"
+            "is in directory d get events",
+            "[d]irectory: string", values=("string",), fields=("events_curve_clients",), ours=True),
     Setting("--node-id", "", "identify this node as n in a multi-node setup\n"
             "(enters +fsu names: unique across nodes)",
             "[n]umber: integer (0..255)", values=("uint",), fields=("node_id",),
@@ -328,7 +362,11 @@ EVALUATION_ORDER: tuple[str, ...] = (
     "--add-cert-file", "--add-cert-dir", "--add-crl-file",
     "--enable-crl-vfy", "--enable-crl-all",
     "--cipher",
-    "--workers", "--max-associations", "--bind", "--metrics-port", "--events", "--node-id",
+    "--workers", "--max-associations", "--max-pending", "--max-pending-per-host",
+    "--calling-aets", "--require-called-aet",
+    "--peer-hosts", "--max-associations-per-aet",
+    "--min-free-space", "--bind", "--metrics-port", "--metrics-bind",
+    "--events", "--events-curve-key", "--events-curve-clients", "--node-id",
     "--proxy-protocol", "--proxy-trust", "--agent-port", "--drain-notice", "--no-fsync",
     "--embedded-profile", "--association-ids",
     "--exec-on-reception", "--exec-on-eostudy", "--eostudy-timeout", "--exec-sync", "--hook-timeout",
@@ -391,9 +429,19 @@ class Options:
     storage_mode: str = "normal"
     workers: int = field(default=DEFAULT_WORKERS)
     max_associations: int = 256
+    max_pending: int | None = None
+    max_pending_per_host: int | None = None
+    calling_aets: str | None = None
+    require_called_aet: bool = False
+    peer_hosts: str | None = None
+    max_associations_per_aet: int | None = None
+    min_free_space: str | None = None
     bind_address: str = "0.0.0.0"
     metrics_port: int | None = None
+    metrics_bind: str | None = None
     events_endpoint: str | None = None
+    events_curve_key: str | None = None
+    events_curve_clients: str | None = None
     node_id: int | None = None
     proxy_protocol: str | None = None
     proxy_trust: str | None = None

@@ -16,6 +16,9 @@ HELLO = "hello"          # {pid}: the worker booted and takes sockets now
 HEARTBEAT = "heartbeat"  # {active}: sent by a thread of its own, so long C-STOREs never look hung
 CLOSED = "closed"        # {}: one handed-over connection has ended (keeps the least-busy count exact)
 NAME = "name"            # {mode: "unique"|"short", count}: ask the name authority; replied with REPLY
+AET = "aet"              # {title}: may one more association from this calling AE title start?
+                         #  (--max-associations-per-aet) replied with REPLY {granted}; the CLOSED of that
+                         #  association then carries {aet: title} and gives the place back
 BYE = "bye"              # {associations, dropped_logs}: the worker's summary before a clean exit
 
 # supervisor -> worker (control, ROUTER -> DEALER)
@@ -23,7 +26,8 @@ REPLY = "reply"          # {status: "ok"|"error", errno, reason, ...payload}
 
 # worker -> supervisor (logs, PUSH -> PULL)
 LOG = "log"              # {level: "F"|"E"|"W"|"I"|"D"|"T", text, t: time, p: pid, a: association id}
-REJECTED = "rejected"    # {reason, peer}: a worker answered A-ASSOCIATE-RJ (for the metrics)
+REJECTED = "rejected"    # {reason, peer[, calling, called, text]}: a worker answered A-ASSOCIATE-RJ (for the
+                         #  metrics; with text: a refusal by policy, logged by the supervisor, rate-limited)
 STORED = "stored"        # {status, path, bytes, sop_class_uid, sop_instance_uid, calling_ae_title,
                          #  called_ae_title, association, peer,
                          #  transfer_syntax, latency, time, ...}: one C-STORE answered (status 0: the file

@@ -10,20 +10,23 @@ SIGKILL, final reap).
 from __future__ import annotations
 
 import collections
+import errno
 import os
 import signal
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import multiprocess
 import zmq
 
-from dcmrecv_cluster.shared import exitcodes, fdpass, naming, wire
+from dcmrecv_cluster.shared import access, exitcodes, fdpass, naming, wire
 from dcmrecv_cluster.shared.log4cplus import NET_LOGGER
 from dcmrecv_cluster.shared.runconfig import WORKER_ENTRY, WorkerConfig, run_entry, wants_store_reports
 from dcmrecv_cluster.shared.rundir import RunDirectory
-from dcmrecv_cluster.supervisor import drain, hooks, proxyproto
+from dcmrecv_cluster.shared.throttle import Throttle
+from dcmrecv_cluster.shared.ul import CONGESTION_RJ
+from dcmrecv_cluster.supervisor import drain, hooks, lobby, proxyproto, space
 from dcmrecv_cluster.supervisor.logsink import LogSink
 from dcmrecv_cluster.supervisor.names import NameAuthority
 from dcmrecv_cluster.supervisor.rejector import Rejector
@@ -33,6 +36,9 @@ HEARTBEAT_LIMIT = 30.0        # a booted worker silent this long is hung: killed
 BOOT_LIMIT = 60.0             # a worker that has not said hello by then cannot boot
 MAX_BOOT_FAILURES = 3         # consecutive failed boots before the supervisor gives up
 TICK = 0.5
+ACCEPT_PAUSE = 0.5            # out of descriptors or memory: stop accepting this long (as nginx does)
+TLS_TIMEOUT_TEXT = "TLS read operation did not complete (SSL_ERROR_WANT_READ)"   # as workers/tls.py
+RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 @dataclass
@@ -48,6 +54,7 @@ class WorkerSlot:
     active: int = 0
     started: float = 0.0
     last_heartbeat: float = 0.0
+    aets: collections.Counter = field(default_factory=collections.Counter)   # calling AE -> associations
 
     @property
     def ready(self) -> bool:
@@ -76,10 +83,29 @@ class Arbiter:
         self.stop_deadline = 0.0
         self.exit_code = exitcodes.NO_ERROR
         self.boot_failures = 0
-        self.rejector = Rejector(log, plaintext_reply=tls is None)
+        budget = lobby.descriptor_budget()
+        self.rejector = Rejector(log, plaintext_reply=tls is None, max_draining=budget // 4)
+        self.access = access.policy_from_options(options)   # checked by the workers on each request
+        self.peer_hosts = (access.parse_networks(options.peer_hosts, "--peer-hosts")
+                           if options.peer_hosts is not None else None)
+        self.space = (space.SpaceWatch(options.output_directory, space.parse_size(options.min_free_space), log)
+                      if options.min_free_space is not None else None)
+        self.aets: collections.Counter = collections.Counter()    # --max-associations-per-aet, node-wide
+        self.throttle = Throttle(log.emit)     # refusals and accept errors: a flood is not a log flood
+        # Connections wait here until their A-ASSOCIATE-RQ has arrived; only then are they
+        # dispatched and counted against --max-associations.
+        pending = lobby.max_pending(options.max_pending)
+        if options.max_pending and pending < options.max_pending:
+            log.warn(f"--max-pending {options.max_pending} lowered to {pending}: "
+                     f"not enough file descriptors (raise the limit: ulimit -n / LimitNOFILE)")
+        self.lobby = lobby.Lobby(options.acse_timeout, pending,
+                                 options.max_pending_per_host or lobby.DEFAULT_MAX_PENDING_PER_HOST,
+                                 tls is not None, self._closed_in_lobby)
+        self.accept_paused_until = 0.0
         # Behind a balancer: PROXY v2 headers read here before the hand-off, the node's state
         # for the agent check, and the SIGTERM notice period (0 standalone: dcmrecv's stop).
-        self.gate = (proxyproto.Gate(options.proxy_trust, options.acse_timeout, log)
+        self.gate = (proxyproto.Gate(options.proxy_trust, options.acse_timeout, ThrottledLog(log, self.throttle),
+                                     max_pending=min(proxyproto.MAX_PENDING, budget // 4))
                      if options.proxy_protocol else None)
         self.agent = agent
         self.lifecycle = agent.lifecycle if agent is not None else drain.Lifecycle()
@@ -121,7 +147,7 @@ class Arbiter:
             index=index, identity=slot.identity, options=self.options, profile=self.profile, tls=self.tls,
             control_endpoint=self.rundir.control_endpoint, log_endpoint=self.rundir.log_endpoint,
             handoff_path=self.rundir.handoff_path, log_level=self.log.worker_level(),
-            store_reports=wants_store_reports(self.options),
+            store_reports=wants_store_reports(self.options), access=self.access,
         )
         process = self.spawner.Process(target=run_entry, args=(*WORKER_ENTRY, config),
                                        name=f"dcmrecv-cluster-worker-{index}", daemon=False)
@@ -149,6 +175,11 @@ class Arbiter:
 
     def _forget(self, slot: WorkerSlot, exitcode: int) -> None:
         pid, was_booted, lost = slot.pid, slot.booted, slot.active
+        for title, count in slot.aets.items():     # its associations are gone: their places with them
+            self.aets[title] -= count
+            if self.aets[title] <= 0:
+                del self.aets[title]
+        slot.aets.clear()
         slot.process, slot.pid, slot.booted, slot.active = None, 0, False, 0
         self.by_identity.pop(slot.identity.encode(), None)
         if slot.channel is not None:
@@ -243,20 +274,69 @@ class Arbiter:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                self.log.error(f"cannot accept connection: {exc.strerror}")
+                if exc.errno not in RESOURCE_ERRORS:
+                    self.log.debug(f"cannot accept connection: {exc.strerror}")   # e.g. aborted by the peer
+                    continue
+                # Out of descriptors: accept() would fail at once again (the pending connection
+                # stays in the backlog), so the loop would spin. Pause, and make room by closing
+                # the oldest connection that has not sent its request yet.
+                self.accept_paused_until = time.monotonic() + ACCEPT_PAUSE
+                if exc.errno in (errno.EMFILE, errno.ENFILE):
+                    self.lobby.evict(lobby.FD_LIMIT)
+                self.throttle("accept-error", "E", f"cannot accept connection: {exc.strerror} "
+                              f"(pausing accept for {ACCEPT_PAUSE:g} s)",
+                              summary=f"cannot accept connection: {exc.strerror}")
                 return
             if self.gate is not None:
-                self.gate.admit(conn, peer)     # dispatched once its PROXY header is complete
+                self.gate.admit(conn, peer)     # then the lobby, once its PROXY header is complete
             else:
-                self._dispatch(conn, peer)
+                self._admit(conn, peer)
+
+    def _admit(self, conn: socket.socket, peer, probe: bool = False) -> None:
+        """--peer-hosts: other addresses are closed before a byte is read; no A-ASSOCIATE-RJ, which
+        would tell a stranger a DICOM node listens here (and cannot be sent before a TLS handshake).
+        A PROXY LOCAL probe is the balancer itself, already checked against --proxy-trust."""
+        if self.peer_hosts is not None and not probe and not access.address_in(peer[0], self.peer_hosts):
+            conn.close()
+            self.throttle("peer-hosts", "W", f"closing connection from {peer[0]}: not in --peer-hosts",
+                          summary="connections closed: not in --peer-hosts")
+            self.telemetry.event("connection_closed", reason="peer-hosts", peer=peer[0])
+            return
+        self.lobby.admit(conn, peer, probe)
+
+    def _closed_in_lobby(self, reason: str, peer) -> None:
+        """A connection closed before it sent a whole A-ASSOCIATE-RQ: logged (rate-limited), counted."""
+        if reason in (lobby.TIMEOUT, lobby.PEER_CLOSED):
+            # dcmrecv's lines, as the worker wrote them when it waited for the request itself
+            text = ({lobby.TIMEOUT: TLS_TIMEOUT_TEXT, lobby.PEER_CLOSED: "TLS error: unexpected eof while reading"}
+                    if self.tls is not None else
+                    {lobby.TIMEOUT: "DUL network read timeout", lobby.PEER_CLOSED: "DUL network closed"})[reason]
+            self.throttle(reason, "E", f"Could not receive association request: {text}",
+                          summary=f"connections closed: no A-ASSOCIATE-RQ within {self.options.acse_timeout} s"
+                          if reason == lobby.TIMEOUT else "connections closed by the peer before an A-ASSOCIATE-RQ")
+        else:
+            why = {lobby.PER_HOST: f"--max-pending-per-host {self.lobby.per_host} reached",
+                   lobby.TOTAL: f"--max-pending {self.lobby.total} reached",
+                   lobby.FD_LIMIT: "out of file descriptors"}[reason]
+            self.throttle(reason, "W", f"closing a connection from {peer[0]} that sent no A-ASSOCIATE-RQ: {why}",
+                          summary=f"connections without an A-ASSOCIATE-RQ closed: {why}")
+        self.telemetry.event("connection_closed", reason=reason, peer=peer[0])
 
     def _dispatch(self, conn: socket.socket, peer, probe: bool = False) -> None:
         """`peer` is the client's address (from the PROXY header when there is one); a `probe`
         (PROXY LOCAL: the balancer's own health check) is exempt from --max-associations."""
+        if self.space is not None and self.space.low and not probe:
+            self.throttle("min-free-space", "W", f"Refusing Association from {peer[0]}: less than "
+                          f"--min-free-space {self.options.min_free_space} free",
+                          summary="associations refused: --min-free-space")
+            self.rejector.reject(conn, CONGESTION_RJ)
+            self.telemetry.event("association_rejected", reason="min-free-space", peer=peer[0])
+            return
         active = sum(slot.active for slot in self._all_slots())
         if active >= self.options.max_associations and not probe:
             limit = self.options.max_associations
-            self.log.warn(f"Refusing Association from {peer[0]}: --max-associations {limit} reached")
+            self.throttle("max-associations", "W", f"Refusing Association from {peer[0]}: --max-associations "
+                          f"{limit} reached", summary=f"associations refused: --max-associations {limit} reached")
             self.rejector.reject(conn)
             self.telemetry.event("association_rejected", reason="max-associations", peer=peer[0])
             return
@@ -270,7 +350,8 @@ class Arbiter:
             conn.close()
             self.telemetry.event("association_dispatched", worker=slot.index, peer=peer[0], probe=probe)
             return
-        self.log.warn(f"no worker ready for the connection from {peer[0]}, refusing it")
+        self.throttle("no-worker", "W", f"no worker ready for the connection from {peer[0]}, refusing it",
+                      summary="connections refused: no worker ready")
         self.rejector.reject(conn)
         self.telemetry.event("association_rejected", reason="no-worker", peer=peer[0])
 
@@ -291,6 +372,23 @@ class Arbiter:
             slot.last_heartbeat = time.monotonic()
             if kind == wire.CLOSED:
                 slot.active = max(0, slot.active - 1)
+                title = message.get("aet")
+                if title is not None and slot.aets[title] > 0:
+                    slot.aets[title] -= 1
+                    self.aets[title] -= 1
+                    if not self.aets[title]:
+                        del self.aets[title]
+                    if not slot.aets[title]:
+                        del slot.aets[title]
+            elif kind == wire.AET:
+                title = str(message.get("title", ""))
+                granted = self.aets[title] < (self.options.max_associations_per_aet or 0)
+                if granted:
+                    self.aets[title] += 1
+                    slot.aets[title] += 1
+                elif not self.aets[title]:
+                    del self.aets[title]
+                self.control.send_multipart([identity, wire.reply_ok(granted=granted)])
                 self.telemetry.event("association_closed", worker=slot.index)
             elif kind == wire.NAME:
                 self.control.send_multipart([identity, self._answer_name(message)])
@@ -326,6 +424,11 @@ class Arbiter:
                 if self.hooks is not None:
                     self.hooks.stored(message)
             elif message["kind"] == wire.REJECTED:
+                if message.get("text"):       # a refusal by policy: logged once, rate-limited
+                    self.throttle(message.get("reason", "refused"), "W",
+                                  f"Refusing Association from {message.get('peer')} "
+                                  f"({message.get('calling')} -> {message.get('called')}): {message['text']}",
+                                  summary=f"associations refused: {message.get('reason')}")
                 self.telemetry.event("association_rejected", reason=message.get("reason", "unknown"),
                                      peer=message.get("peer"))
 
@@ -419,6 +522,7 @@ class Arbiter:
             self._kill_all()
             self._read_logs()
             self.rejector.close_all()
+            self.lobby.close_all()
             if self.gate is not None:
                 self.gate.close_all()
             if self.agent is not None:
@@ -438,6 +542,7 @@ class Arbiter:
         listening = self.listener.fileno()
         accepting = False
         self.rejector.attach(poller)
+        self.lobby.attach(poller)
         if self.gate is not None:
             self.gate.attach(poller)
         if self.agent is not None:
@@ -445,7 +550,8 @@ class Arbiter:
         while True:
             # Connections wait in the kernel backlog while no worker is ready (at boot, or
             # while every worker is being replaced), rather than being refused.
-            wanted = self.listener is not None and any(slot.ready for slot in self.slots)
+            wanted = (self.listener is not None and any(slot.ready for slot in self.slots)
+                      and time.monotonic() >= self.accept_paused_until)
             if wanted != accepting:
                 if wanted:
                     poller.register(listening, zmq.POLLIN)
@@ -465,7 +571,9 @@ class Arbiter:
                 self._accept_connections()
             if self.gate is not None:
                 for conn, peer, header in self.gate.service(events):
-                    self._dispatch(conn, peer, probe=header.local)
+                    self._admit(conn, peer, probe=header.local)
+            for conn, peer, probe in self.lobby.service(events):
+                self._dispatch(conn, peer, probe=probe)
             if accepting:
                 self.lifecycle.ready()
             if self.agent is not None and self.agent.fileno() in events:
@@ -479,6 +587,9 @@ class Arbiter:
                 self.listener.close()   # stop accepting: the first step of a graceful stop
                 self.listener = None
             self.rejector.service(events)
+            self.throttle.flush()
+            if self.space is not None and self.space.check():
+                self.lifecycle.low_space = self.space.low     # the agent check says drain meanwhile
             self.telemetry.tick(self)
             if self.hooks is not None:
                 self.hooks.tick()
@@ -503,6 +614,21 @@ class Arbiter:
         if self.listener is not None:
             self.listener.close()
         self.rundir.remove()
+
+
+class ThrottledLog:
+    """The log for the PROXY gate: its per-connection warnings go through the throttle, one key per
+    reason (the text after the peer), so a flood of bad headers is a few lines and a count."""
+
+    def __init__(self, log: LogSink, throttle: Throttle) -> None:
+        self.log, self.throttle = log, throttle
+
+    def warn(self, text: str) -> None:
+        reason = text.split(": ", 1)[-1]
+        self.throttle(f"gate: {reason[:48]}", "W", text, summary=f"connections closed: {reason}")
+
+    def __getattr__(self, name):
+        return getattr(self.log, name)
 
 
 class NullTelemetry:

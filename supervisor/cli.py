@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sys
 
-from dcmrecv_cluster.shared import exitcodes
+from dcmrecv_cluster.shared import access, exitcodes
 from dcmrecv_cluster.shared.cmdline import CommandLineExit, arguments_message, error_text, parse_command_line
-from dcmrecv_cluster.supervisor import drain, hooks, proxyproto
+from dcmrecv_cluster.supervisor import drain, events, hooks, proxyproto, space
 from dcmrecv_cluster.supervisor.listener import ListenError, open_listener
 from dcmrecv_cluster.supervisor.logsink import LogSink
 from dcmrecv_cluster.supervisor.startup import (
@@ -32,7 +32,8 @@ def run(argv: list[str]) -> int:
         sys.stderr.write(exit_request.stderr)
         return exit_request.code
     problem = (proxyproto.option_problem(options) or drain.option_problem(options)
-               or hooks.option_problem(options))
+               or hooks.option_problem(options) or access.option_problem(options)
+               or space.option_problem(options) or events.option_problem(options))
     if problem:
         sys.stderr.write(error_text(problem))
         return exitcodes.COMMANDLINE_SYNTAX_ERROR

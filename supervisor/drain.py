@@ -53,6 +53,19 @@ class Lifecycle:
         self.since = clock()
         self.notice_ends: float | None = None
         self._told_ready: set = set()
+        self._low_space = False
+
+    @property
+    def low_space(self) -> bool:
+        return self._low_space
+
+    @low_space.setter
+    def low_space(self, low: bool) -> None:
+        """--min-free-space: `drain` while low; afterwards `ready` once to each balancer, which
+        lifts that drain (HAProxy keeps one drain flag)."""
+        if self._low_space and not low:
+            self._told_ready.clear()
+        self._low_space = low
 
     def _move(self, state: State) -> bool:
         if _ORDER.index(state) <= _ORDER.index(self.state):
@@ -87,6 +100,8 @@ class Lifecycle:
             return b"drain\n"
         if self.state == State.STOPPED:
             return b"down#stopping\n"
+        if self._low_space:
+            return b"drain\n"
         weight = 100 if capacity <= 0 else max(1, min(100, (capacity - active) * 100 // capacity))
         first = peer not in self._told_ready
         if first and len(self._told_ready) < MAX_PEERS:

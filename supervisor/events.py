@@ -25,6 +25,7 @@ import json
 import os
 
 import zmq
+import zmq.auth
 
 QUEUE_LIMIT = 10_000          # messages queued per subscriber before new ones are dropped
 LINGER_MS = 1000              # at shutdown, queued messages get this long to leave
@@ -35,18 +36,24 @@ DROP_SLOW_SUBSCRIBER = "slow-subscriber"
 class EventPublisher:
     """Binds *endpoint* (``tcp://host:port``, ``ipc://path``); call from one thread only."""
 
-    def __init__(self, endpoint: str, node_id: int | None = None, queue_limit: int = QUEUE_LIMIT) -> None:
+    def __init__(self, endpoint: str, node_id: int | None = None, queue_limit: int = QUEUE_LIMIT,
+                 curve_key: str | None = None, curve_clients: str | None = None) -> None:
         self.endpoint = endpoint
         self.node_id = node_id
         self.context = zmq.Context()
         self.socket = self.context.socket(zmq.XPUB)
+        self.auth = None
         try:
+            if curve_key is not None:
+                self._require_curve(curve_key, curve_clients)
             self.socket.setsockopt(zmq.SNDHWM, queue_limit)
             self.socket.setsockopt(zmq.XPUB_NODROP, 1)
             self.socket.setsockopt(zmq.XPUB_VERBOSE, 1)   # every subscription, not only a topic's first
             self.socket.setsockopt(zmq.LINGER, LINGER_MS)
             self.socket.bind(endpoint)
         except zmq.ZMQError:
+            if self.auth is not None:
+                self.auth.stop()
             self.socket.close(0)
             self.context.term()
             raise
@@ -110,8 +117,24 @@ class EventPublisher:
     def listening(self) -> bool:
         return bool(self.topics)
 
+    def _require_curve(self, key_file: str, clients_dir: str) -> None:
+        """CURVE: the stream is encrypted, and only subscribers whose public key is in `clients_dir`
+        complete the handshake (ZAP, pyzmq's authenticator in a thread of its own); the others
+        never get a subscription in, so they receive nothing."""
+        from zmq.auth.thread import ThreadAuthenticator
+
+        public, secret = zmq.auth.load_certificate(key_file)
+        self.auth = ThreadAuthenticator(self.context)
+        self.auth.start()
+        self.auth.configure_curve(domain="*", location=clients_dir)
+        self.socket.setsockopt(zmq.CURVE_SERVER, 1)
+        self.socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+        self.socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
+
     def close(self) -> None:
         self.socket.close()
+        if self.auth is not None:
+            self.auth.stop()
         self.context.term()
 
 
@@ -156,3 +179,27 @@ def study_message(uid: str, files: list[str], first: dict, node_id: int | None =
 
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def option_problem(options) -> str | None:
+    """--events-curve-key and --events-curve-clients go together, with --events; the key file must
+    hold a secret key (zmq.auth.create_certificates' `.key_secret`), the clients a directory."""
+    key = getattr(options, "events_curve_key", None)
+    clients = getattr(options, "events_curve_clients", None)
+    if key is None and clients is None:
+        return None
+    if key is None or clients is None:
+        return "--events-curve-key and --events-curve-clients must be given together"
+    if options.events_endpoint is None:
+        return "--events-curve-key only allowed with --events"
+    if not zmq.has("curve"):
+        return "--events-curve-key: this libzmq has no CURVE support"
+    try:
+        _, secret = zmq.auth.load_certificate(key)
+    except (OSError, ValueError) as exc:
+        return f"cannot read --events-curve-key {key}: {exc}"
+    if not secret:
+        return f"--events-curve-key {key} holds no secret key"
+    if not os.path.isdir(clients):
+        return f"--events-curve-clients {clients}: not a directory"
+    return None

@@ -40,6 +40,12 @@ class Metrics:
         self.associations = metric(Counter, "associations", "Connections handed to a worker")
         self.rejected = metric(Counter, "associations_rejected", "Associations refused (A-ASSOCIATE-RJ), by reason",
                                ("reason",))
+        self.closed = metric(Counter, "connections_closed",
+                             "Connections closed before a whole A-ASSOCIATE-RQ arrived (or refused unread), by reason",
+                             ("reason",))
+        self.free_space = metric(Gauge, "free_space_bytes", "Free space of the output directory's filesystem "
+                                 "(with --min-free-space)")
+        self.low_space = metric(Gauge, "low_space", "1 while below --min-free-space: new associations refused")
         self.stored = metric(Counter, "instances_stored", "Instances stored (C-STORE answered with success)")
         self.failed = metric(Counter, "instances_failed", "C-STOREs answered with an error status",
                              ("status",))

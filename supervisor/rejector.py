@@ -18,8 +18,9 @@ DRAIN_SECONDS = 2.0
 
 
 class Rejector:
-    def __init__(self, log, plaintext_reply: bool = True) -> None:
+    def __init__(self, log, plaintext_reply: bool = True, max_draining: int = 1 << 30) -> None:
         self.log = log
+        self.max_draining = max_draining    # beyond: the RJ is sent and the socket closed at once
         self.plaintext_reply = plaintext_reply
         self.draining: dict[int, tuple[socket.socket, float]] = {}
         self.poller = None
@@ -27,7 +28,7 @@ class Rejector:
     def attach(self, poller) -> None:
         self.poller = poller
 
-    def reject(self, conn: socket.socket) -> None:
+    def reject(self, conn: socket.socket, rj: bytes = LIMIT_EXCEEDED_RJ) -> None:
         if not self.plaintext_reply:
             # TLS port: a clear-text A-ASSOCIATE-RJ reads as a TLS error, and the supervisor
             # never handshakes (a slow client would stall it): just close.
@@ -35,10 +36,13 @@ class Rejector:
             return
         conn.setblocking(False)
         try:
-            conn.send(LIMIT_EXCEEDED_RJ)
+            conn.send(rj)
             conn.shutdown(socket.SHUT_WR)
         except OSError:
             conn.close()
+            return
+        if len(self.draining) >= self.max_draining:
+            conn.close()        # a flood of requests past the limit must not use up the descriptors
             return
         self.draining[conn.fileno()] = (conn, time.monotonic() + DRAIN_SECONDS)
         if self.poller is not None:

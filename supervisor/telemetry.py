@@ -18,6 +18,7 @@ import zmq
 
 from dcmrecv_cluster.shared import exitcodes
 from dcmrecv_cluster.supervisor.events import DROP_NO_SUBSCRIBER, DROP_SLOW_SUBSCRIBER, EventPublisher
+from dcmrecv_cluster.supervisor.lobby import REASONS as LOBBY_REASONS
 from dcmrecv_cluster.supervisor.metrics import Metrics, StatusServer
 from dcmrecv_cluster.supervisor.startup import StartupError
 
@@ -32,9 +33,11 @@ def open_telemetry(options) -> Telemetry | None:
     metrics = Metrics()
     try:
         if options.metrics_port is not None:
-            server = StatusServer(metrics, options.bind_address, options.metrics_port)
+            server = StatusServer(metrics, options.metrics_bind or options.bind_address, options.metrics_port)
         if options.events_endpoint is not None:
-            publisher = EventPublisher(options.events_endpoint, options.node_id)
+            publisher = EventPublisher(options.events_endpoint, options.node_id,
+                                       curve_key=getattr(options, "events_curve_key", None),
+                                       curve_clients=getattr(options, "events_curve_clients", None))
     except OSError as exc:
         reason = "Address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
         raise StartupError(exitcodes.CANNOT_START_SCP_AND_LISTEN, [
@@ -58,14 +61,18 @@ class Telemetry:
         metrics.start_time.set(self.started)
         self.associations = 0
         self.rejected: dict[str, int] = {}
+        self.closed: dict[str, int] = {}
         self.stored = 0
         self.failed: dict[str, int] = {}
         self.stored_bytes = 0
         self.restarts = 0
         self.dead: set[int] = set()        # worker indexes whose process died and awaits its replacement
         self.next_snapshot = 0.0
-        for reason in ("max-associations", "no-worker"):
+        low_space = ("min-free-space",) if getattr(options, "min_free_space", None) else ()
+        for reason in ("max-associations", "no-worker", *low_space):
             metrics.rejected.labels(reason)          # present at 0 from the first scrape
+        for reason in LOBBY_REASONS:
+            metrics.closed.labels(reason)
         if publisher is not None:
             for reason in (DROP_NO_SUBSCRIBER, DROP_SLOW_SUBSCRIBER):
                 metrics.events_dropped.labels(reason)
@@ -87,6 +94,10 @@ class Telemetry:
             reason = str(fields.get("reason", "unknown"))
             self.rejected[reason] = self.rejected.get(reason, 0) + 1
             self.metrics.rejected.labels(reason).inc()
+        elif name == "connection_closed":
+            reason = str(fields.get("reason", "unknown"))
+            self.closed[reason] = self.closed.get(reason, 0) + 1
+            self.metrics.closed.labels(reason).inc()
         elif name == "worker_died":
             self.dead.add(fields.get("worker"))
         elif name == "worker_started" and fields.get("worker") in self.dead:
@@ -144,6 +155,11 @@ class Telemetry:
             self.metrics.worker_up.labels(label).set(1 if worker["up"] else 0)
             self.metrics.worker_active.labels(label).set(worker["active"])
         self.metrics.associations_active.set(snapshot["associations"]["active"])
+        watch = getattr(arbiter, "space", None)
+        if watch is not None and watch.free is not None:
+            self.metrics.free_space.set(watch.free)
+            self.metrics.low_space.set(1 if watch.low else 0)
+            snapshot["free_space"] = {"bytes": watch.free, "low": watch.low, "mark": watch.mark}
         if self.server is not None:
             self.server.snapshot = snapshot
 
@@ -175,6 +191,7 @@ class Telemetry:
             "retiring_workers": len(arbiter.retiring),
             "worker_restarts": self.restarts,
             "associations": {"active": active, "total": self.associations, "rejected": dict(self.rejected)},
+            "connections_closed": dict(self.closed),
             "instances": {"stored": self.stored, "bytes": self.stored_bytes, "failed": dict(self.failed)},
             "events": None,
         }

@@ -8,13 +8,11 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pydicom
 import pytest
 import zmq
-from prometheus_client.parser import text_string_to_metric_families
 
 from dcmrecv_cluster.shared import part10
 from dcmrecv_cluster.supervisor.events import DROP_SLOW_SUBSCRIBER, EventPublisher
@@ -22,26 +20,13 @@ from dcmrecv_cluster.workers.dimse import C_STORE_RQ, Command
 from dcmrecv_cluster.workers.storage import InstanceWriter, Namer, StorageSettings
 
 from .support.instances import CT_IMAGE, make_instance, make_series
+from .support.metrics import scrape, status_page
 from .support.net import free_port
 from .support.rawscu import associate, associate_rq, dataset_bytes, read_pdu, release, store
 from .support.service import BIN, stored_files, storescu, wait_until
 
 CLUSTER = ("--workers", "2", "--embedded-profile", "--bind", "127.0.0.1")
 STATUS = str(BIN / "dcmrecv-cluster-status")
-
-
-def scrape(port: int) -> dict[tuple[str, tuple], float]:
-    """One real scrape, parsed: {(sample name, sorted labels): value}."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
-        assert answer.headers["Content-Type"].startswith("text/plain")
-        text = answer.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def status_page(port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as answer:
-        return json.loads(answer.read())
 
 
 def metric(samples: dict, name: str, **labels) -> float:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from dcmrecv_cluster.workers import acse, dimse, pcdump, pdu, tls
+from dcmrecv_cluster.workers import access, acse, dimse, pcdump, pdu, tls
 from dcmrecv_cluster.workers.link import SupervisorLink
 from dcmrecv_cluster.workers.storage import InstanceWriter, Namer, NamingFailure, StorageSettings, UndecodableDataset
 
@@ -42,6 +42,7 @@ class AssociationSettings:
     storage: StorageSettings
     tls_context: Any = None
     odd_pdu_warning: str | None = None   # dcmrecv warns at every association wait
+    access: Any = None                   # shared.access.AccessPolicy: --calling-aets, --require-called-aet
 
 
 class AbortAssociation(Exception):
@@ -156,6 +157,8 @@ class Association:
         self.link.log("I", f"Association Received {host}: {request.calling_ae_title} -> {request.called_ae_title}")
         if settings.verbose_pc:
             self.link.log("I", pcdump.describe_request(request, settings))
+        if settings.access is not None and (yield from access.refuse(self, request)):
+            return False
         if request.application_context != acse.APPLICATION_CONTEXT:
             self.link.log("I", "Refusing Association (bad application context)")
             yield from self._send(acse.encode_reject(2, 1, 2))

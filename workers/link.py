@@ -63,8 +63,8 @@ class SupervisorLink:
     def store_event(self, **fields) -> None:
         self._push(wire.encode(wire.STORED, **fields))
 
-    def rejected(self, reason: str, peer: str) -> None:
-        self._push(wire.encode(wire.REJECTED, reason=reason, peer=peer))
+    def rejected(self, reason: str, peer: str, **details) -> None:
+        self._push(wire.encode(wire.REJECTED, reason=reason, peer=peer, **details))
 
     def _push(self, frame: bytes) -> None:
         with self._log_lock:

@@ -55,6 +55,7 @@ def build_settings(config: WorkerConfig) -> AssociationSettings:
             fsync=options.fsync,
         ),
         tls_context=tls_context,
+        access=config.access,
         odd_pdu_warning=(f"ASSOC: PDV receive length {options.max_pdu} is odd (using {max_pdu})"
                          if options.max_pdu % 2 else None),
     )
@@ -119,13 +120,17 @@ class Worker:
         # "A<spawn serial>.<n>": unique in the node for the supervisor's life, even across respawns
         link = self.link.for_association(f"A{self.config.identity.rpartition('.')[2]}.{self.associations}")
         association = Association(sock, peer, self.settings, link, self.namer)
-        self.reactor.start(Task(association.run(), association, lambda error: self._ended(peer, error)))
+        self.reactor.start(Task(association.run(), association, lambda error: self._ended(association, error)))
 
-    def _ended(self, peer, error: BaseException | None) -> None:
+    def _ended(self, association: Association, error: BaseException | None) -> None:
         if error is not None:
             # One association's bug must not take the worker down.
-            self.link.log("E", f"internal error in association with {peer[0]}: {error!r}")
-        self.link.send(wire.CLOSED)
+            self.link.log("E", f"internal error in association with {association.peer[0]}: {error!r}")
+        held = getattr(association, "held_aet", None)    # set by workers/access.py
+        if held is None:
+            self.link.send(wire.CLOSED)
+        else:
+            self.link.send(wire.CLOSED, aet=held)
 
 
 def run(config: WorkerConfig) -> None:
