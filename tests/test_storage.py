@@ -30,8 +30,6 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
 
 from dcmrecv_cluster.shared.part10 import (
     BIT_PRESERVING_VERSION_NAME,
@@ -40,7 +38,7 @@ from dcmrecv_cluster.shared.part10 import (
 )
 
 from .support import rawscu
-from .support.instances import CT_IMAGE, MR_IMAGE, SC_IMAGE, make_instance
+from .support.instances import CT_IMAGE, MR_IMAGE, SC_IMAGE, encode, make_instance, small_dataset
 from .support.net import free_port
 from .support.service import BIN, Receiver, hidden_files, stored_files, wait_until
 from .support.tools import DCMRECV, dcmtk
@@ -153,28 +151,6 @@ class RawSCU:
     def abort(self) -> None:
         self.sock.sendall(rawscu.ABORT)
         self.sock.close()
-
-
-def encode(ds: Dataset, implicit: bool = False, little: bool = True) -> bytes:
-    buffer = DicomBytesIO()
-    buffer.is_implicit_VR, buffer.is_little_endian = implicit, little
-    write_dataset(buffer, ds)
-    return buffer.getvalue()
-
-
-def small_dataset(sop_class: str | None = CT_IMAGE, sop_instance: str | None = "1.2.826.0.1.77.1",
-                  series_date: str | None = "20230415", pixels: int = 64) -> Dataset:
-    ds = Dataset()
-    if sop_class is not None:
-        ds.SOPClassUID = sop_class
-    if sop_instance is not None:
-        ds.SOPInstanceUID = sop_instance
-    if series_date is not None:
-        ds.SeriesDate = series_date
-    ds.Modality = "CT"
-    ds.PatientName = "Raw^Sender"
-    ds.add_new(0x7FE00010, "OB", bytes(pixels))
-    return ds
 
 
 # --------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -52,3 +54,25 @@ def make_series(directory: Path, count: int, **kwargs) -> list[Path]:
 
 def dataset_of(path: Path) -> Dataset:
     return pydicom.dcmread(path)
+
+
+def encode(ds: Dataset, implicit: bool = False, little: bool = True) -> bytes:
+    buffer = DicomBytesIO()
+    buffer.is_implicit_VR, buffer.is_little_endian = implicit, little
+    write_dataset(buffer, ds)
+    return buffer.getvalue()
+
+
+def small_dataset(sop_class: str | None = CT_IMAGE, sop_instance: str | None = "1.2.826.0.1.77.1",
+                  series_date: str | None = "20230415", pixels: int = 64) -> Dataset:
+    ds = Dataset()
+    if sop_class is not None:
+        ds.SOPClassUID = sop_class
+    if sop_instance is not None:
+        ds.SOPInstanceUID = sop_instance
+    if series_date is not None:
+        ds.SeriesDate = series_date
+    ds.Modality = "CT"
+    ds.PatientName = "Raw^Sender"
+    ds.add_new(0x7FE00010, "OB", bytes(pixels))
+    return ds

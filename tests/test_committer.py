@@ -1,0 +1,132 @@
+"""The group commit on real files: answers only for complete files under their final names, batches, failures.
+
+These drive workers/committer.py's GroupCommit with real InstanceWriters in a temp
+folder and its real sync threads; the test thread plays the worker's loop (it runs
+what the stages hand back). The service-level tests (test_storage, test_reliability)
+cover the same path through the wire.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import queue
+import time
+
+from dcmrecv_cluster.workers import committer, storage
+from dcmrecv_cluster.workers.dimse import OUT_OF_RESOURCES, SUCCESS, Command
+
+from .support.instances import CT_IMAGE, encode, small_dataset
+from .support.service import hidden_files
+
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+
+
+class Loop:
+    """The worker's loop, reduced to running what other threads hand it, in order."""
+
+    def __init__(self) -> None:
+        self.calls: queue.SimpleQueue = queue.SimpleQueue()
+        self.answers: dict[str, tuple] = {}
+
+    def call_soon_threadsafe(self, function) -> None:
+        self.calls.put(function)
+
+    def run_until(self, done, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"not done within {timeout} s: {self.answers}"
+            try:
+                self.calls.get(timeout=remaining)()
+            except queue.Empty:
+                pass
+
+
+def writer_for(directory, uid: str, durable: bool = True):
+    settings = storage.StorageSettings(str(directory), "none", "default", "", "normal", fsync=durable)
+    writer = storage.InstanceWriter(settings, Command(1, 1, True, CT_IMAGE, uid), EXPLICIT_LE, "SCU",
+                                    storage.Namer(None, None), lambda level, text: None)
+    data = encode(small_dataset(sop_instance=uid))
+    writer.write(memoryview(data))
+    assert writer.complete() is None          # a file to commit
+    return writer, data
+
+
+def commit_with_answers(tmp_path, durable: bool = True):
+    loop = Loop()
+
+    def answer(token, outcome):
+        # The guarantee under test: a success is given only for a complete file under its final name.
+        if outcome.status == SUCCESS:
+            with open(outcome.path, "rb") as stored:
+                loop.answers[token] = (outcome, stored.read())
+        else:
+            loop.answers[token] = (outcome, None)
+
+    return loop, committer.GroupCommit(durable, answer, loop.call_soon_threadsafe)
+
+
+def test_every_store_is_answered_once_complete_under_its_final_name(tmp_path):
+    loop, commit = commit_with_answers(tmp_path)
+    expected = {}
+    try:
+        for n in range(6):
+            uid = f"1.2.826.0.1.500.{n}"
+            writer, data = writer_for(tmp_path, uid)
+            expected[uid] = data
+            commit.submit(writer, uid)
+        loop.run_until(lambda: len(loop.answers) == len(expected))
+    finally:
+        commit.close()
+    for uid, data in expected.items():
+        outcome, content = loop.answers[uid]
+        assert outcome.status == SUCCESS and outcome.path == str(tmp_path / f"CT.{uid}")
+        assert content.endswith(data)                      # meta header, then the data set as received
+    assert hidden_files(tmp_path) == []
+
+
+def test_stores_finishing_during_a_sync_share_the_next_one(tmp_path):
+    loop, commit = commit_with_answers(tmp_path)
+    batches = []
+    real = commit.data.work
+    commit.data.work = lambda writers: (batches.append(len(writers)), real(writers))
+    try:
+        first, _ = writer_for(tmp_path, "1.2.826.0.1.501.0")
+        commit.submit(first, "first")              # its data sync starts at once
+        assert commit.data.busy
+        for n in range(1, 5):                      # these arrive while it is in flight
+            writer, _ = writer_for(tmp_path, f"1.2.826.0.1.501.{n}")
+            commit.submit(writer, f"later-{n}")
+        loop.run_until(lambda: len(loop.answers) == 5)
+    finally:
+        commit.close()
+    assert batches == [1, 4]
+    assert all(outcome.status == SUCCESS for outcome, _ in loop.answers.values())
+
+
+def test_a_failed_data_sync_answers_a700_for_its_batch_and_leaves_nothing(tmp_path):
+    loop, commit = commit_with_answers(tmp_path)
+
+    def failing(writers):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    commit.data.work = failing
+    try:
+        for n in range(3):
+            writer, _ = writer_for(tmp_path, f"1.2.826.0.1.502.{n}")
+            commit.submit(writer, n)
+        loop.run_until(lambda: len(loop.answers) == 3)
+    finally:
+        commit.close()
+    assert [loop.answers[n][0].status for n in range(3)] == [OUT_OF_RESOURCES] * 3
+    assert sorted(os.listdir(tmp_path)) == []          # no final name, no temp file
+
+
+def test_without_fsync_a_store_is_answered_at_once(tmp_path):
+    loop, commit = commit_with_answers(tmp_path, durable=False)
+    writer, data = writer_for(tmp_path, "1.2.826.0.1.503.1", durable=False)
+    commit.submit(writer, "only")
+    outcome, content = loop.answers["only"]            # no loop turn needed: no thread involved
+    assert outcome.status == SUCCESS and content.endswith(data)
+    commit.close()
