@@ -146,6 +146,9 @@ _SHORT_VRS = frozenset(b"AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM U
 _UNDEFINED = 0xFFFFFFFF
 _VR_TEXT = {vr: vr.decode() for vr in _LONG_VRS | _SHORT_VRS}
 _PIXEL_DATA = (0x7FE0, 0x0010)
+# tag, 16-bit and 32-bit length per byte order: made once, not per scanner
+_HEADER_STRUCTS = {end: (struct.Struct(end + "HH"), struct.Struct(end + "H"), struct.Struct(end + "I"))
+                   for end in "<>"}
 _ITEM, _ITEM_END, _SEQ_END = 0xE000, 0xE00D, 0xE0DD
 _WANTED = {0x0016: "class", 0x0018: "instance", 0x0021: "date", 0x0060: "modality"}
 _IMPLICIT_VR = {0x0016: "UI", 0x0018: "UI", 0x0021: "DA", 0x0060: "CS", 0x000D: "UI", 0x000E: "UI"}
@@ -266,9 +269,7 @@ class DatasetScanner:
         self.facts_ready = False
         self.uids_ready = False
         self.error: DatasetError | None = None
-        self._tag = struct.Struct(self._end + "HH")
-        self._u16 = struct.Struct(self._end + "H")
-        self._u32 = struct.Struct(self._end + "I")
+        self._tag, self._u16, self._u32 = _HEADER_STRUCTS[self._end]
         self._walker = self._walk()
         self._resume()
 
