@@ -147,7 +147,8 @@ _UNDEFINED = 0xFFFFFFFF
 _VR_TEXT = {vr: vr.decode() for vr in _LONG_VRS | _SHORT_VRS}
 _PIXEL_DATA = (0x7FE0, 0x0010)
 # tag, 16-bit and 32-bit length per byte order: made once, not per scanner
-_HEADER_STRUCTS = {end: (struct.Struct(end + "HH"), struct.Struct(end + "H"), struct.Struct(end + "I"))
+_HEADER_STRUCTS = {end: (struct.Struct(end + "HH"), struct.Struct(end + "H"), struct.Struct(end + "I"),
+                         struct.Struct(end + "HH2sH"), struct.Struct(end + "HHI"))
                    for end in "<>"}
 _ITEM, _ITEM_END, _SEQ_END = 0xE000, 0xE00D, 0xE0DD
 _WANTED = {0x0016: "class", 0x0018: "instance", 0x0021: "date", 0x0060: "modality"}
@@ -269,7 +270,7 @@ class DatasetScanner:
         self.facts_ready = False
         self.uids_ready = False
         self.error: DatasetError | None = None
-        self._tag, self._u16, self._u32 = _HEADER_STRUCTS[self._end]
+        self._tag, self._u16, self._u32, self._explicit_head, self._implicit_head = _HEADER_STRUCTS[self._end]
         self._walker = self._walk()
         self._resume()
 
@@ -378,7 +379,9 @@ class DatasetScanner:
         yield  # primed by __init__
         explicit, end = self._explicit, self._end
         while True:
-            # Fast path: the whole element header is already buffered (nearly always).
+            if len(self._buf) >= 8:
+                self._scan_buffered()
+            # Fast path for one element: its header is already buffered.
             header = self._header_now() if len(self._buf) >= 8 else None
             if header is None:
                 if (yield from self._at_end()):
@@ -405,6 +408,59 @@ class DatasetScanner:
             else:
                 yield from self._skip_value(group, elem, vr, length, explicit, end)
         self.facts_ready = self.uids_ready = True
+
+    def _scan_buffered(self) -> None:
+        """Every leading element that is plain and whole in the buffer, in one pass without generators.
+
+        Plain: defined length, not a sequence, not an item tag, its value buffered. The
+        first element that is not is left, untouched, to the walk above; the result is
+        the same as that walk's (the tests of this module and test_storage hold both to
+        DCMTK's verdicts).
+        """
+        buf = self._buf
+        size = len(buf)
+        pos = elements = 0
+        explicit = self._explicit
+        head = self._explicit_head if explicit else self._implicit_head
+        u32 = self._u32
+        found = self._found
+        sequences = None if explicit else _sequence_tags()
+        facts_ready, uids_ready = self.facts_ready, self.uids_ready
+        while size - pos >= 8:
+            if explicit:
+                group, elem, raw, length = head.unpack_from(buf, pos)
+                if raw in _LONG_VRS or (raw not in _SHORT_VRS and 0x41 <= raw[0] <= 0x5A and 0x41 <= raw[1] <= 0x5A):
+                    if raw == b"SQ" or size - pos < 12:
+                        break
+                    (length,) = u32.unpack_from(buf, pos + 8)
+                    header = 12
+                else:
+                    header = 8
+            else:
+                group, elem, length = head.unpack_from(buf, pos)
+                raw, header = None, 8
+                if ((group << 16) | elem) in sequences and (group, elem) != _PIXEL_DATA:
+                    break
+            stop = pos + header + length
+            if group == 0xFFFE or length == _UNDEFINED or stop > size:
+                break
+            if not uids_ready:
+                tag = (group << 16) | elem
+                if tag > 0x00080021:
+                    facts_ready = True
+                    uids_ready = tag > 0x0020000E
+            if group == 0x0008 or group == 0x0020:
+                key = (_WANTED if group == 0x0008 else _WANTED_0020).get(elem)
+                if key is not None and length <= _MAX_WANTED and key not in found:
+                    vr = (_VR_TEXT.get(raw) or raw.decode("latin-1")) if raw is not None else _IMPLICIT_VR[elem]
+                    found[key] = (vr, bytes(buf[pos + header:stop]))
+            elements += 1
+            pos = stop
+        if pos:
+            del buf[:pos]
+            self._consumed += pos
+            self._elements += elements
+            self.facts_ready, self.uids_ready = facts_ready, uids_ready
 
     def _header_now(self) -> tuple[int, int, str | None, int] | None:
         """Tag, VR and length of the next top-level element if its header is all buffered (then consumed)."""
