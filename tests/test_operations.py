@@ -216,8 +216,8 @@ def test_study_and_series_uids_reach_the_store_record(tmp_path, mode):
         writer.write(dataset[offset:offset + 100])
     outcome = writer.finish()
     assert outcome.status == 0
-    assert outcome.extra == {"study_instance_uid": sent.StudyInstanceUID,
-                             "series_instance_uid": sent.SeriesInstanceUID}
+    assert writer.event_facts() == {"study_instance_uid": sent.StudyInstanceUID,
+                                     "series_instance_uid": sent.SeriesInstanceUID}
     if mode != "ignore":
         assert dataset_bytes(Path(outcome.path).read_bytes()) == dataset
 

@@ -358,10 +358,10 @@ class Association:
                 self.link.log("I", f"Sending C-STORE Response ({dimse.status_text(outcome.status)})")
             yield from self._send(pdu.p_data_pdu(context_id, 0x03, dimse.store_response(self.pending, outcome.status)))
             if self.link.reports:
-                self._report(outcome, context_id)
+                self._report(outcome, context_id, writer)
             self.pending = None
 
-    def _report(self, outcome, context_id: int) -> None:
+    def _report(self, outcome, context_id: int, writer: InstanceWriter) -> None:
         """One record per C-STORE, after its response: what metrics and the event stream are made of."""
         request = self.pending
         self.link.store_event(
@@ -369,7 +369,7 @@ class Association:
             sop_class_uid=request.affected_sop_class_uid, sop_instance_uid=request.affected_sop_instance_uid,
             calling_ae_title=self.calling_ae_title, called_ae_title=self.called_ae_title, peer=self.peer[0],
             transfer_syntax=self.accepted[context_id],
-            latency=time.monotonic() - self.command_time, time=time.time(), **outcome.extra)
+            latency=time.monotonic() - self.command_time, time=time.time(), **writer.event_facts())
 
 
 def _first_label_of(address: str) -> str:

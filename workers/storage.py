@@ -30,7 +30,7 @@ import errno
 import itertools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dcmrecv_cluster.shared import naming, part10
 from dcmrecv_cluster.workers.dimse import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, SUCCESS, Command
@@ -83,7 +83,6 @@ class Outcome:
     status: int
     path: str | None = None
     size: int = 0
-    extra: dict = field(default_factory=dict)   # more facts for the store event (study/series UIDs, ...)
 
 
 class NamingFailure(Exception):
@@ -360,9 +359,9 @@ class InstanceWriter:
         return outcome
 
     def outcome(self, status: int, path: str | None = None, size: int = 0) -> Outcome:
-        return Outcome(status, path, size, self._event_facts())
+        return Outcome(status, path, size)
 
-    def _event_facts(self) -> dict:
+    def event_facts(self) -> dict:
         """Study/Series Instance UID for the store event (None when absent or not decodable)."""
         scanner = self.scanner or self.peek
         facts = scanner.facts() if scanner is not None and scanner.error is None else None
