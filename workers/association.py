@@ -217,7 +217,9 @@ class Association:
                         raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
                                                f"P-DATA-TF of {length} bytes exceeds the negotiated maximum "
                                                f"{self.settings.max_pdu}, aborting association")
-                    yield from self._receive_p_data(length, timeout)
+                    remaining = self._middle_fragments_now(length)
+                    if remaining:
+                        yield from self._receive_p_data(remaining, timeout)
                 elif pdu_type == pdu.A_RELEASE_RQ:
                     yield from self.reader.discard(length, deadline)
                     self.link.log("I", "Received Association Release Request")
@@ -249,10 +251,38 @@ class Association:
                 self.link.log("I", "Received Association Abort Request")
                 return
 
+    def _middle_fragments_now(self, length: int) -> int:
+        """Write the PDVs of this P-DATA-TF that are whole middle fragments of the data set, already received.
+
+        The common case, a large data set streaming in, without a generator per PDU. Stops at
+        the first PDV that is anything else (or not all here) and leaves it, unread, to
+        _receive_p_data, which checks and handles everything; returns the bytes left in the PDU.
+        """
+        writer, reader = self.writer, self.reader
+        if writer is None:
+            return length
+        context = self.pending_context
+        while length >= 6:
+            header = reader.peek(pdu.PDV_HEADER)
+            if header is None:
+                break
+            pdv_length, context_id, control = header
+            payload = pdv_length - 2
+            if (control or context_id != context or pdv_length <= 2 or pdv_length + 4 > length or payload % 2
+                    or reader.available < 6 + payload):
+                break
+            reader.start += 6
+            writer.write(reader.take_now(payload))
+            length -= pdv_length + 4
+        return length
+
     def _receive_p_data(self, length: int, timeout: float):
         reader = self.reader
         remaining = length
         while remaining > 0:
+            remaining = self._middle_fragments_now(remaining)
+            if remaining == 0:
+                break
             if remaining < 6:
                 raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER, "invalid PDV in P-DATA-TF")
             header = reader.try_unpack(pdu.PDV_HEADER)
@@ -267,11 +297,6 @@ class Association:
                 raise AbortAssociation(pdu.SOURCE_PROVIDER, pdu.REASON_INVALID_PARAMETER,
                                        f"DIMSE: presentation context {context_id} was not accepted, aborting")
             payload = pdv_length - 2
-            if (control == 0 and self.writer is not None and context_id == self.pending_context
-                    and not payload % 2 and reader.available >= payload):
-                # The common case, a whole middle fragment of the data set already received: no generator.
-                self.writer.write(reader.take_now(payload))
-                continue
             deadline = time.monotonic() + timeout
             if control & 0x01:
                 yield from self._command_fragment(context_id, control, payload, deadline)

@@ -94,6 +94,12 @@ class SocketReader:
             self.end += more
         return received
 
+    def peek(self, header: struct.Struct) -> tuple | None:
+        """A fixed-size header out of the buffer, left there; None when not all of it is here."""
+        if self.end - self.start < header.size:
+            return None
+        return header.unpack_from(self.buffer, self.start)
+
     def try_unpack(self, header: struct.Struct) -> tuple | None:
         """A fixed-size header straight out of the buffer when it is all here (no bytes object)."""
         if self.end - self.start < header.size:
