@@ -66,7 +66,7 @@ def commit_names(writers: list) -> None:
 
 
 def _sync_failed(exc: OSError, staged: list, renamed: list) -> list:
-    """Every store of the round is answered with a failure; renamed files keep their (maybe lost) names."""
+    """Every store of the failed batch is answered with a failure; renamed files keep their (maybe lost) names."""
     answers = []
     for writer in staged:
         writer.fail_commit(exc)
@@ -94,7 +94,7 @@ def _settle(renamed: list) -> None:
 
 
 def commit_now(writer, durable: bool):
-    """Both rounds for one store, in the caller's thread: for callers without a reactor (tests, tools)."""
+    """Both stages for one store, in the caller's thread: for callers without a reactor (tests, tools)."""
     outcome = writer.stage()
     if outcome is not None:
         return outcome

@@ -4,7 +4,7 @@ Signals: SIGINT is ignored (a terminal's Ctrl-C reaches the whole process
 group; the supervisor decides), SIGTERM and a closed hand-off channel both mean
 "take no new sockets, finish the associations in flight, say bye and exit".
 All associations of the process run on one reactor thread (workers/reactor.py);
-finished stores are made durable and named in rounds that share one sync
+finished stores are made durable and named in batches that share their syncs
 (workers/committer.py).
 """
 

@@ -291,7 +291,7 @@ class InstanceWriter:
     # ---- completing ---------------------------------------------------------
     # A store ends in three steps so that a batch of them shares one journal commit
     # (workers/committer.py): complete() when the last fragment is in, stage() before the
-    # round's sync that makes the data durable, publish() (the name) before the next one.
+    # sync that makes the data durable, publish() (the name) before the one that makes it durable.
 
     def complete(self) -> Outcome | None:
         """Last fragment arrived: the answer when no file is to be made, None when it must be committed."""
@@ -350,7 +350,7 @@ class InstanceWriter:
         self._release_files()
 
     def finish(self) -> Outcome:
-        """complete(), then both rounds at once: for callers without a reactor."""
+        """complete(), then both stages at once: for callers without a reactor."""
         from dcmrecv_cluster.workers.committer import commit_now
 
         outcome = self.complete()
@@ -422,7 +422,7 @@ class InstanceWriter:
         return self.outcome(SUCCESS, path, self.size + self.meta_length)
 
     def close_file(self) -> None:
-        """After the round's sync (which went through this descriptor)."""
+        """Once the store is settled (its data were synced through this descriptor)."""
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
