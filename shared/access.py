@@ -28,15 +28,18 @@ def ae_title(text: str) -> str:
     return text.strip(" ")
 
 
-def parse_networks(text: str, option: str) -> tuple[Network, ...]:
-    """`CIDR[,CIDR...]` (a bare address is /32 or /128); ValueError with a readable text."""
+def parse_networks(text: str, option: str, strict: bool = False) -> tuple[Network, ...]:
+    """`CIDR[,CIDR...]` (a bare address is /32 or /128); ValueError with a readable text.
+
+    ``strict``: host bits set in a CIDR are an error, not silently masked.
+    """
     networks = []
     for part in text.split(","):
         part = part.strip()
         if not part:
             raise ValueError(f"empty entry in {option} {text!r}")
         try:
-            networks.append(ipaddress.ip_network(part, strict=False))
+            networks.append(ipaddress.ip_network(part, strict=strict))
         except ValueError as exc:
             raise ValueError(f"invalid {option} entry {part!r}: {exc}") from None
     return tuple(networks)

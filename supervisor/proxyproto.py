@@ -17,6 +17,8 @@ import struct
 import time
 from dataclasses import dataclass
 
+from dcmrecv_cluster.shared import access
+
 SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 FIXED = 16                      # signature, ver/cmd, fam/proto, length
 MAX_HEADER = 1024               # HAProxy's headers fit in 536 bytes; TLVs (unique-id ≤ 128) fit here
@@ -158,25 +160,11 @@ def crc32c(data: bytes) -> int:
 
 
 def parse_trust(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """`CIDR[,CIDR...]` (a bare address is /32 or /128); ValueError with a readable text."""
-    networks = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            raise ValueError(f"empty entry in --proxy-trust {text!r}")
-        try:
-            networks.append(ipaddress.ip_network(part, strict=True))
-        except ValueError as exc:
-            raise ValueError(f"invalid --proxy-trust entry {part!r}: {exc}") from None
-    return tuple(networks)
+    """The balancers allowed to send PROXY headers; a CIDR with host bits set is refused."""
+    return access.parse_networks(text, "--proxy-trust", strict=True)
 
 
-def trusted(address: str, networks) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
+trusted = access.address_in
 
 
 def option_problem(options) -> str | None:
