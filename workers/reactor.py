@@ -45,6 +45,7 @@ _READ_EVENTS = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPO
 _WRITE_EVENTS = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
 # How long the loop sleeps with nothing to do and no deadline: it also bounds how late a stop is seen.
 _IDLE_WAIT = 1.0
+_COMPACT_AT = 4096
 
 
 class Task:
@@ -71,6 +72,7 @@ class Reactor:
         self.epoll = select.epoll()
         self.tasks: dict[int, Task] = {}
         self.timers: list[list] = []
+        self.cancelled = 0      # cancelled deadlines still in the heap (about)
         self.sequence = itertools.count()
         self.runnable: deque[Task] = deque()    # waiting for data that may already be in the socket
         self.resumable: deque[tuple[Task, Any]] = deque()   # answered stores: resumed this turn
@@ -168,6 +170,13 @@ class Reactor:
         if task.timer is not None:
             task.timer[2] = None      # lazily dropped from the heap
             task.timer = None
+            self.cancelled += 1
+            if self.cancelled > _COMPACT_AT and self.cancelled * 2 > len(self.timers):
+                # One idle association's far deadline at the top would otherwise keep every
+                # cancelled deadline pushed after it (a few per store) until it expires.
+                self.timers = [timer for timer in self.timers if timer[2] is not None]
+                heapq.heapify(self.timers)
+                self.cancelled = 0
 
     def _finish(self, task: Task, error: BaseException | None) -> None:
         self._cancel_timer(task)
@@ -228,6 +237,7 @@ class Reactor:
                 timeout = _IDLE_WAIT
                 while self.timers and self.timers[0][2] is None:
                     heapq.heappop(self.timers)
+                    self.cancelled -= 1
                 if self.timers:
                     timeout = min(timeout, max(0.0, self.timers[0][0] - time.monotonic()))
             for fd, events in self.epoll.poll(timeout):
@@ -260,7 +270,9 @@ class Reactor:
     def _expire(self, now: float) -> None:
         while self.timers and (self.timers[0][2] is None or self.timers[0][0] <= now):
             _, _, task = heapq.heappop(self.timers)
-            if task is not None:
+            if task is None:
+                self.cancelled -= 1
+            else:
                 task.timer = None
                 self._step(task, None, pdu.DeadlineExpired())
 
