@@ -49,9 +49,14 @@ def can_mount() -> str | None:
     if os.geteuid() != 0:
         return "not root: cannot loop-mount a journaled ext4"
     for tool in ("mkfs.ext4", "mount", "umount"):
-        if shutil.which(tool) is None:
+        if _tool(tool) is None:
             return f"{tool} not found"
     return None
+
+
+def _tool(name: str) -> str | None:
+    """On PATH, or in the sbin folders a non-login root shell may not have on it."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
 
 
 @contextmanager
@@ -62,13 +67,13 @@ def journaled_ext4(beside: str):
     mounted = False
     try:
         subprocess.run(["truncate", "-s", IMAGE_SIZE, image], check=True)
-        subprocess.run(["mkfs.ext4", "-q", "-F", image], check=True)
-        subprocess.run(["mount", "-o", "loop", image, mountpoint], check=True)
+        subprocess.run([_tool("mkfs.ext4"), "-q", "-F", image], check=True)
+        subprocess.run([_tool("mount"), "-o", "loop", image, mountpoint], check=True)
         mounted = True
         yield mountpoint
     finally:
         if mounted:
-            subprocess.run(["umount", mountpoint], check=False)
+            subprocess.run([_tool("umount"), mountpoint], check=False)
         _quietly(os.rmdir, mountpoint)      # fails, leaving it, if still mounted
         _quietly(os.unlink, image)
 
