@@ -101,11 +101,10 @@ class SocketReader:
         return header.unpack_from(self.buffer, self.start)
 
     def try_unpack(self, header: struct.Struct) -> tuple | None:
-        """A fixed-size header straight out of the buffer when it is all here (no bytes object)."""
-        if self.end - self.start < header.size:
-            return None
-        values = header.unpack_from(self.buffer, self.start)
-        self.start += header.size
+        """peek(), and the header consumed when it was all here."""
+        values = self.peek(header)
+        if values is not None:
+            self.start += header.size
         return values
 
     def read_exact(self, count: int, deadline: float | None):
