@@ -60,14 +60,18 @@ def _tool(name: str) -> str | None:
 
 
 @contextmanager
-def journaled_ext4(beside: str):
-    """Yield the mount point of a fresh journaled ext4 image kept in ``beside``; remove both after."""
+def journaled_ext4(beside: str, size: str = IMAGE_SIZE, journal: bool = True):
+    """Yield the mount point of a fresh journaled ext4 image kept in ``beside``; remove both after.
+
+    ``journal=False`` makes the other kind (as this machine's root filesystem is), for tests.
+    """
     image = os.path.join(beside, "bench-ext4.img")
     mountpoint = tempfile.mkdtemp(prefix="bench-ext4-", dir=beside)
     mounted = False
     try:
-        subprocess.run(["truncate", "-s", IMAGE_SIZE, image], check=True)
-        subprocess.run([_tool("mkfs.ext4"), "-q", "-F", image], check=True)
+        subprocess.run(["truncate", "-s", size, image], check=True)
+        subprocess.run([_tool("mkfs.ext4"), "-q", "-F", *([] if journal else ["-O", "^has_journal"]), image],
+                       check=True)
         subprocess.run([_tool("mount"), "-o", "loop", image, mountpoint], check=True)
         mounted = True
         yield mountpoint

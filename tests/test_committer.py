@@ -8,12 +8,16 @@ cover the same path through the wire.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import queue
 import time
 
-from dcmrecv_cluster.workers import committer, storage
+import pytest
+
+from dcmrecv_cluster.loadtest import scratchfs
+from dcmrecv_cluster.workers import committer, durability, storage
 from dcmrecv_cluster.workers.dimse import OUT_OF_RESOURCES, SUCCESS, Command
 
 from .support.instances import CT_IMAGE, encode, small_dataset
@@ -67,7 +71,45 @@ def commit_with_answers(tmp_path, durable: bool = True):
     return loop, committer.GroupCommit(durable, answer, loop.call_soon_threadsafe)
 
 
-def test_every_store_is_answered_once_complete_under_its_final_name(tmp_path):
+@contextlib.contextmanager
+def ext4(tmp_path, journal: bool):
+    """A small loop-mounted ext4 (root only): the one-commit data stage runs only on a journaled one."""
+    reason = scratchfs.can_mount()
+    if reason is not None:
+        pytest.skip(reason)
+    with scratchfs.journaled_ext4(str(tmp_path), size="64M", journal=journal) as mountpoint:
+        yield mountpoint
+
+
+@pytest.fixture(params=["tmp", "journaled-ext4"])
+def store_dir(request, tmp_path):
+    if request.param == "tmp":
+        yield tmp_path
+    else:
+        with ext4(tmp_path, journal=True) as mountpoint:
+            yield type(tmp_path)(mountpoint)
+
+
+def test_one_commit_only_where_the_journal_orders_write_back(tmp_path):
+    """Journaled ext4: data written out without a commit; no journal, or not ext4/XFS: syncfs as before."""
+    def decided(folder) -> bool:
+        fd = os.open(os.path.join(folder, "probe"), os.O_CREAT | os.O_WRONLY, 0o600)
+        try:
+            return durability.one_commit_suffices(fd)
+        finally:
+            os.close(fd)
+
+    (tmp_path / "j").mkdir()
+    (tmp_path / "n").mkdir()
+    with ext4(tmp_path / "j", journal=True) as journaled, ext4(tmp_path / "n", journal=False) as plain:
+        assert decided(journaled) is True
+        assert decided(plain) is False
+    if os.path.isdir("/dev/shm"):
+        assert decided("/dev/shm") is False
+
+
+def test_every_store_is_answered_once_complete_under_its_final_name(store_dir):
+    tmp_path = store_dir
     loop, commit = commit_with_answers(tmp_path)
     expected = {}
     try:

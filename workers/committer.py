@@ -5,8 +5,9 @@ its directory entry), and a journaled filesystem does a few hundred of those a
 second. Here a worker's stores go through two stages, each a thread that syncs
 one batch at a time, the batch being whatever finished meanwhile:
 
-    data stage   syncfs() through the stores' files, one per folder (the first
-                 on a filesystem writes back and commits everything in it)
+    data stage   on journaled ext4 and XFS, each file's pages written out and
+                 waited for, no commit (see durability.py); elsewhere syncfs()
+                 through the stores' files, one per folder (a journal commit)
     rename       on the reactor's thread, once the data stage returned
     name stage   fsync() of each folder touched (one journal commit)
     answer       once the name stage returned
@@ -29,6 +30,7 @@ import queue
 import threading
 from collections.abc import Callable
 
+from dcmrecv_cluster.workers import durability
 from dcmrecv_cluster.workers.dimse import OUT_OF_RESOURCES
 
 try:
@@ -39,16 +41,34 @@ except (OSError, AttributeError):      # not Linux: fsync each file instead
     _syncfs = None
 
 
+_one_commit_folders: dict[str, bool] = {}
+
+
+def _one_commit_suffices(writer) -> bool:
+    """durability.one_commit_suffices for the writer's folder, remembered per folder."""
+    known = _one_commit_folders.get(writer.directory)
+    if known is None:
+        if len(_one_commit_folders) >= 4096:      # a folder per study: forget, do not grow
+            _one_commit_folders.clear()
+        known = _one_commit_folders[writer.directory] = durability.one_commit_suffices(writer.fd)
+    return known
+
+
 def write_back(writers: list) -> None:
-    """Make the data of ``writers`` durable (descriptors still open): one syncfs() per folder."""
+    """Make the data of ``writers`` durable before their names (descriptors still open)."""
     if _syncfs is None:
         for writer in writers:
             os.fsync(writer.fd)
         return
+    ordered = [writer for writer in writers if _one_commit_suffices(writer)]
+    for writer in ordered:      # all writes in flight at once, then wait for each
+        durability.start_write_out(writer.fd)
+    for writer in ordered:
+        durability.write_out(writer.fd)
     # Through the stores' own files, so no folder is ever held open (a full volume must stay unmountable).
     seen = set()
     for writer in writers:
-        if writer.directory not in seen:
+        if writer.directory not in seen and not _one_commit_folders.get(writer.directory):
             seen.add(writer.directory)
             if _syncfs(writer.fd) != 0:
                 error = ctypes.get_errno()
