@@ -9,6 +9,13 @@ directories are on a journaled ext4 made for the run (loadtest/scratchfs.py);
 ``--sender driver`` uses the bundled driver for a fixed duration instead, with
 latency percentiles. Servers are alternated within each repetition; the table
 shows medians with min-max.
+
+DCMTK's servers never sync: at the end of a run their data are still in the page
+cache, and the kernel writes them back later, on nobody's clock. So after each
+storescu sending the output's filesystem is synced (``sync -f``) and timed: the
+"on disk" figure counts the instances over the sending plus that sync, and the
+machine CPU per instance (/proc/stat, senders and kernel threads included)
+covers both, the same work for every server: the data on the disk.
 """
 
 from __future__ import annotations
@@ -138,11 +145,18 @@ def driver_sender(load: Load, duration: float, driver_processes: int):
 def storescu_sender(files: storescu_load.SenderFiles):
     """DCMTK storescu processes (TCP_NODELAY=1), one association each; stored = files on disk."""
     def send(server) -> dict:
+        busy = procstat.machine_busy_seconds()
         result = storescu_load.send(files, server.port, timeout=600)
         stored = sum(len(names) for _, _, names in os.walk(server.outdir))
         wall = result["wall_s"]
+        synced = time.monotonic()
+        subprocess.run(["sync", "-f", server.outdir], check=False)
+        sync_s = time.monotonic() - synced
+        machine_s = procstat.machine_busy_seconds() - busy
         figures = {"instances_per_s": stored / wall, "mb_per_s": stored * files.bytes_per_instance / wall / 1e6,
-                   "acknowledged": stored, "failed": result["sent"] - stored, "latency_ms": {}}
+                   "acknowledged": stored, "failed": result["sent"] - stored, "latency_ms": {},
+                   "sync_s": sync_s, "on_disk_instances_per_s": stored / (wall + sync_s) if stored else None,
+                   "machine_cpu_ms_per_instance": machine_s / stored * 1e3 if stored else None}
         if result["errors"] or stored != result["sent"]:
             figures["error"] = f"{stored}/{result['sent']} stored; " + "; ".join(result["errors"])[:300]
         return figures
@@ -174,30 +188,37 @@ def aggregate(cells: list[dict], servers: list[str], loads: list[str]) -> dict:
                 "p99_ms": _spread([c["latency_ms"].get("p99") for c in good]),
                 "server_cpu_ms_per_instance": _spread(
                     [c["server_cpu_ms_per_instance"] for c in good]),
+                "on_disk_instances_per_s": _spread([c.get("on_disk_instances_per_s") for c in good]),
+                "machine_cpu_ms_per_instance": _spread([c.get("machine_cpu_ms_per_instance") for c in good]),
                 "peak_rss_total_mib": max((c["memory"]["peak_total_mib"] for c in good),
                                           default=None),
                 "peak_rss_process_mib": max((c["memory"]["peak_process_mib"] for c in good),
                                             default=None),
                 "errors": [c["error"] for c in mine if c.get("error")],
             }
-        best = None
-        for server, stats in row.items():
-            if _is_dcmtk(server) and stats["instances_per_s"]:
-                if best is None or stats["instances_per_s"]["median"] > \
-                        row[best]["instances_per_s"]["median"]:
-                    best = server
-        for server, ours in row.items():
-            if server.startswith(PROJECT) and best and ours["instances_per_s"]:
-                ours["ratio_to_best_dcmtk"] = (ours["instances_per_s"]["median"]
-                                               / row[best]["instances_per_s"]["median"])
-                ours["best_dcmtk"] = best
+        for figure, ratio in (("instances_per_s", "ratio_to_best_dcmtk"),
+                              ("on_disk_instances_per_s", "on_disk_ratio_to_best_dcmtk")):
+            _ratios(row, figure, ratio)
     return table
+
+
+def _ratios(row: dict, figure: str, ratio: str) -> None:
+    """Each project row's ``figure`` over the best DCMTK server's, as ``ratio``."""
+    dcmtk = {server: stats[figure]["median"] for server, stats in row.items()
+             if _is_dcmtk(server) and stats[figure]}
+    if not dcmtk:
+        return
+    best = max(dcmtk, key=dcmtk.get)
+    for server, ours in row.items():
+        if server.startswith(PROJECT) and ours[figure]:
+            ours[ratio] = ours[figure]["median"] / dcmtk[best]
+            ours["best_dcmtk" if figure == "instances_per_s" else "on_disk_best_dcmtk"] = best
 
 
 def format_table(table: dict) -> str:
     head = (f"{'load':<6} {'server':<23} {'inst/s median (min-max)':<26} {'MB/s':>8} "
             f"{'p50 ms':>8} {'p99 ms':>8} {'CPU ms/inst':>11} {'RSS MiB tot/proc':>17} "
-            f"{'ratio':>6}")
+            f"{'ratio':>6} {'on disk/s':>9} {'ratio':>6} {'machine ms/inst':>15}")
     lines = [head, "-" * len(head)]
     for load, row in table.items():
         for server, s in row.items():
@@ -214,9 +235,21 @@ def format_table(table: dict) -> str:
                 f"{p50} {p99} "
                 f"{(cpu['median'] if cpu else float('nan')):>11.3f} "
                 f"{s['peak_rss_total_mib']:>8.0f}/{s['peak_rss_process_mib']:<8.0f} "
-                f"{(f'{ratio:.2f}x' if ratio else ''):>6}"
+                f"{(f'{ratio:.2f}x' if ratio else ''):>6} "
+                + _on_disk_columns(s)
                 + (f"  ({len(s['errors'])} failed)" if s["errors"] else ""))
     return "\n".join(lines)
+
+
+def _on_disk_columns(s: dict) -> str:
+    """'on disk/s', its ratio and 'machine ms/inst' (blank for the driver, which does not measure them)."""
+    def median(key: str, form: str) -> str:
+        spread = s.get(key)
+        return format(spread["median"], form) if spread else "-"
+
+    ratio = s.get("on_disk_ratio_to_best_dcmtk")
+    return (f"{median('on_disk_instances_per_s', '.1f'):>9} {(f'{ratio:.2f}x' if ratio else ''):>6} "
+            f"{median('machine_cpu_ms_per_instance', '.3f'):>15}")
 
 
 def plot_table(table: dict, path: str) -> None:
@@ -346,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
               f"dcmrecv-cluster-loadtest for {args.duration:g} s per cell (TCP_NODELAY on its side)")
     print(f"one run on {os.cpu_count()} CPUs, {args.repetitions} repetition(s) per cell, servers alternated; "
           f"sender: {sender}; output on {filesystem}; '+nodelay' = server run with TCP_NODELAY=1; "
-          "ratio = inst/s over the best DCMTK server of the load")
+          "ratio = inst/s over the best DCMTK server of the load; "
+          "'on disk/s' counts the sending plus a sync of the output (sync -f) after it, "
+          "'machine ms/inst' all CPUs' busy time over both (senders and kernel included)")
     print(format_table(table))
     for name, why in {**skipped, **broken}.items():
         print(f"skipped {name}: {why.splitlines()[0] if why else ''}")

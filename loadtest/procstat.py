@@ -24,6 +24,13 @@ def _stat_fields(pid: int) -> list[str] | None:
     return raw[raw.rfind(")") + 2:].split()
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all CPUs spent busy since boot (senders, kernel threads and write-back included)."""
+    with open("/proc/stat") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in stat.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / _TICK
+
+
 def group_members(pgid: int) -> list[int]:
     """Pids whose process group is `pgid`."""
     pids = []

@@ -137,8 +137,10 @@ class _Stage:
     """One kind of sync in a thread of its own, one batch at a time; what arrives meanwhile is the next batch."""
 
     def __init__(self, name: str, work: Callable[[list], None], done: Callable[[list, OSError | None], None],
-                 call_soon_threadsafe: Callable[[Callable[[], None]], None]) -> None:
+                 call_soon_threadsafe: Callable[[Callable[[], None]], None],
+                 held: Callable[[], bool] = lambda: False) -> None:
         self.work, self.done, self.call_soon_threadsafe = work, done, call_soon_threadsafe
+        self.held = held
         self.pending: list = []
         self.busy = False
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -147,7 +149,7 @@ class _Stage:
 
     def add(self, writers: list) -> None:
         self.pending.extend(writers)
-        if not self.busy and self.pending:
+        if not self.busy and self.pending and not self.held():
             self.busy = True
             batch, self.pending = self.pending, []
             self.jobs.put(batch)
@@ -187,7 +189,8 @@ class GroupCommit:
         self.tokens: dict[int, object] = {}
         self.outcomes: dict[int, object] = {}
         if durable:
-            self.data = _Stage("sync-data", write_back, self._data_done, call_soon_threadsafe)
+            self.data = _Stage("sync-data", write_back, self._data_done, call_soon_threadsafe,
+                               held=lambda: self.names.busy)
             self.names = _Stage("sync-names", commit_names, self._names_done, call_soon_threadsafe)
 
     def submit(self, writer, token) -> None:
@@ -221,6 +224,7 @@ class GroupCommit:
             answers = [(writer, self.outcomes.pop(id(writer))) for writer in batch]
         _settle(batch)
         self._answer(answers)
+        self.data.add([])
 
     def _answer(self, answers: list) -> None:
         for writer, outcome in answers:
