@@ -289,6 +289,16 @@ class DatasetScanner:
         except zlib.error as exc:
             self._set_error(DatasetError(f"invalid deflated dataset: {exc}"))
 
+    def skip_ahead(self, count: int) -> bool:
+        """feed() of ``count`` bytes that fall inside the value being skipped (pixel data): True if so.
+
+        False, and nothing taken, when they do not all fall there: feed() them then.
+        """
+        if self._skip >= count and self._inflater is None and self.error is None:
+            self._skip -= count
+            return True
+        return False
+
     def close(self) -> None:
         """End of data: raises :class:`DatasetError` if it did not decode."""
         if self.error is None and self._inflater is not None:

@@ -21,6 +21,7 @@ A_ABORT = 0x07
 PDU_HEADER = struct.Struct(">BxL")  # PDU type, reserved, PDU length (PS3.8 9.3.1)
 ITEM_HEADER = struct.Struct(">BxH")  # item type, reserved, item length (PS3.8 9.3.2.1)
 PDV_HEADER = struct.Struct(">LBB")  # PDV length, presentation context ID, message control header (PS3.8 9.3.5.1)
+PDU_PDV_HEADER = struct.Struct(">BxLLBB")  # both at once: a P-DATA-TF and its first PDV
 
 # Presentation context results of an A-ASSOCIATE-AC (PS3.8 table 9-18; DCMTK T_ASC_P_ResultReason).
 ACCEPTANCE = 0

@@ -208,6 +208,8 @@ class Association:
             timeout = self.settings.dimse_timeout or IDLE_TIMEOUT
             deadline = time.monotonic() + timeout
             try:
+                if self.writer is not None:
+                    self._stream_now()
                 header = self.reader.try_unpack(pdu.PDU_HEADER)
                 if header is None:
                     header = pdu.PDU_HEADER.unpack((yield from self.reader.read_exact(6, deadline)))
@@ -250,6 +252,31 @@ class Association:
             except pdu.PeerClosed:
                 self.link.log("I", "Received Association Abort Request")
                 return
+
+    def _stream_now(self) -> None:
+        """Whole P-DATA-TFs already received, each one PDV that is a middle fragment of the data set.
+
+        What a sender streaming a large data set sends, PDU after PDU: taken in one loop and
+        handed to the writer at once. Stops, leaving it unread, at the first PDU that is
+        anything else, not all here, or not valid; _serve then handles and checks it.
+        """
+        reader, writer = self.reader, self.writer
+        buffer, view = reader.buffer, reader.view
+        start, end = reader.start, reader.end
+        context, limit = self.pending_context, self.settings.max_pdu + PDU_LENGTH_SLACK
+        unpack = pdu.PDU_PDV_HEADER.unpack_from
+        views, count = [], 0
+        while end - start >= 12:
+            pdu_type, length, pdv_length, context_id, control = unpack(buffer, start)
+            if (pdu_type != pdu.P_DATA_TF or length > limit or pdv_length + 4 != length or control
+                    or context_id != context or pdv_length <= 2 or pdv_length & 1 or end - start < 6 + length):
+                break
+            views.append(view[start + 12 : start + 6 + length])
+            count += pdv_length - 2
+            start += 6 + length
+        if views:
+            reader.start = start
+            writer.write_views(views, count)
 
     def _middle_fragments_now(self, length: int) -> int:
         """Write the PDVs of this P-DATA-TF that are whole middle fragments of the data set, already received.

@@ -14,7 +14,7 @@ from dcmrecv_cluster.shared import ul
 
 # The protocol numbers and fixed PDUs live in shared.ul; these names are what this package reads as pdu.X.
 A_ASSOCIATE_RQ, P_DATA_TF, A_RELEASE_RQ, A_ABORT = ul.A_ASSOCIATE_RQ, ul.P_DATA_TF, ul.A_RELEASE_RQ, ul.A_ABORT
-PDU_HEADER, PDV_HEADER = ul.PDU_HEADER, ul.PDV_HEADER
+PDU_HEADER, PDV_HEADER, PDU_PDV_HEADER = ul.PDU_HEADER, ul.PDV_HEADER, ul.PDU_PDV_HEADER
 RELEASE_RP = ul.RELEASE_RP
 abort_pdu = ul.abort_pdu
 

@@ -173,6 +173,19 @@ class InstanceWriter:
         except OSError as exc:
             self._fail(exc)
 
+    def write_views(self, views: list, count: int) -> None:
+        """write() of each view (``count`` bytes in all), at once when the scanner only skips them."""
+        scanner = self.scanner
+        if (self.fd is not None and self.peek is None and self.error is None and scanner is not None
+                and scanner.skip_ahead(count)):
+            self.size += count
+            self.batch += views
+            if len(self.batch) >= MAX_BATCH:
+                self.flush()
+            return
+        for view in views:
+            self.write(view)
+
     def _spill(self) -> None:
         """Group 0008 is unusually long: park the bytes on disk rather than in memory."""
         self.spill_path = os.path.join(self.settings.shown_directory, naming.temp_name(_PID, next(_sequence)))
