@@ -174,17 +174,18 @@ class InstanceWriter:
             self._fail(exc)
 
     def write_views(self, views: list, count: int) -> None:
-        """write() of each view (``count`` bytes in all), at once when the scanner only skips them."""
+        """write() of each view (``count`` bytes in all); at once from where the scanner only skips them."""
         scanner = self.scanner
-        if (self.fd is not None and self.peek is None and self.error is None and scanner is not None
-                and scanner.skip_ahead(count)):
-            self.size += count
-            self.batch += views
-            if len(self.batch) >= MAX_BATCH:
-                self.flush()
-            return
-        for view in views:
+        for index, view in enumerate(views):
+            if (self.fd is not None and self.peek is None and self.error is None and scanner is not None
+                    and scanner.skip_ahead(count)):
+                self.size += count
+                self.batch += views[index:]
+                if len(self.batch) >= MAX_BATCH:
+                    self.flush()
+                return
             self.write(view)
+            count -= len(view)
 
     def _spill(self) -> None:
         """Group 0008 is unusually long: park the bytes on disk rather than in memory."""
