@@ -13,11 +13,12 @@ naming facts as soon as group 0008 has been passed.
 
 from __future__ import annotations
 
-import functools
 import struct
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
+
+from dcmrecv_cluster.shared.sequence_tags import SEQUENCE_TAGS
 
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
@@ -160,15 +161,7 @@ _CHUNK = 16384
 
 def _implicit_is_sequence(group: int, elem: int) -> bool:
     """Implicit VR: the data dictionary says which elements are sequences (DCMTK's does too)."""
-    return ((group << 16) | elem) in _sequence_tags()
-
-
-@functools.cache
-def _sequence_tags() -> frozenset[int]:
-    """Loaded on first use: pydicom costs a worker ~34 MB, and only implicit-VR data need this."""
-    from pydicom.datadict import DicomDictionary
-
-    return frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] == "SQ")
+    return ((group << 16) | elem) in SEQUENCE_TAGS
 
 
 def _text(value: bytes) -> str:
@@ -434,7 +427,7 @@ class DatasetScanner:
         head = self._explicit_head if explicit else self._implicit_head
         u32 = self._u32
         found = self._found
-        sequences = None if explicit else _sequence_tags()
+        sequences = None if explicit else SEQUENCE_TAGS
         facts_ready, uids_ready = self.facts_ready, self.uids_ready
         while size - pos >= 8:
             if explicit:
