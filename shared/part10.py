@@ -13,6 +13,7 @@ naming facts as soon as group 0008 has been passed.
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from dataclasses import dataclass
@@ -69,6 +70,29 @@ def _el_short(elem: int, vr: bytes, value: bytes) -> bytes:
     return struct.pack("<HH2sH", 0x0002, elem, vr, len(value)) + value
 
 
+def _ui(value: str) -> bytes:
+    return _pad(value.encode("latin-1"), b"\0")
+
+
+def _sh(value: str) -> bytes:
+    return _pad(value.encode("latin-1"), b" ")
+
+
+@functools.lru_cache(maxsize=256)
+def _meta_head(sop_class_uid: str) -> bytes:
+    """(0002,0001) and (0002,0002): the same for every instance of a class."""
+    return (struct.pack("<HH2sHI", 0x0002, 0x0001, b"OB", 0, 2) + b"\x00\x01"
+            + _el_short(0x0002, b"UI", _ui(sop_class_uid)))
+
+
+@functools.lru_cache(maxsize=64)
+def _meta_tail(transfer_syntax: str, implementation_class_uid: str, implementation_version: str) -> bytes:
+    """(0002,0010), (0002,0012) and (0002,0013): the same for every instance of an association."""
+    return (_el_short(0x0010, b"UI", _ui(transfer_syntax))
+            + _el_short(0x0012, b"UI", _ui(implementation_class_uid))
+            + _el_short(0x0013, b"SH", _sh(implementation_version)))
+
+
 def encode_meta(
     sop_class_uid: str,
     sop_instance_uid: str,
@@ -89,23 +113,12 @@ def encode_meta(
     the caller decoded that way round-trip.
     """
 
-    def ui(s: str) -> bytes:
-        return _pad(s.encode("latin-1"), b"\0")
-
-    def text(s: str) -> bytes:
-        return _pad(s.encode("latin-1"), b" ")
-
-    body = [
-        struct.pack("<HH2sHI", 0x0002, 0x0001, b"OB", 0, 2) + b"\x00\x01",
-        _el_short(0x0002, b"UI", ui(sop_class_uid)),
-        _el_short(0x0003, b"UI", ui(sop_instance_uid)),
-        _el_short(0x0010, b"UI", ui(transfer_syntax)),
-        _el_short(0x0012, b"UI", ui(implementation_class_uid)),
-        _el_short(0x0013, b"SH", text(implementation_version)),
-    ]
-    if source_ae_title is not None:
-        body.append(_el_short(0x0016, b"AE", text(source_ae_title.rstrip(" "))))
-    payload = b"".join(body)
+    payload = b"".join((
+        _meta_head(sop_class_uid),
+        _el_short(0x0003, b"UI", _ui(sop_instance_uid)),
+        _meta_tail(transfer_syntax, implementation_class_uid, implementation_version),
+        b"" if source_ae_title is None else _el_short(0x0016, b"AE", _sh(source_ae_title.rstrip(" "))),
+    ))
     group_length = struct.pack("<HH2sHI", 0x0002, 0x0000, b"UL", 4, len(payload))
     return PREAMBLE + MAGIC + group_length + payload
 

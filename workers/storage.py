@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import datetime
 import errno
+import functools
 import itertools
 import os
 from collections.abc import Callable
@@ -64,7 +65,7 @@ class StorageSettings:
     storage_mode: str       # "normal" | "bit-preserving" | "ignore"
     fsync: bool = True
 
-    @property
+    @functools.cached_property
     def shown_directory(self) -> str:
         """The output directory as dcmrecv prints it: trailing separators removed, '' -> '.'."""
         return self.output_directory.rstrip("/") or ("/" if self.output_directory.startswith("/") else ".")
@@ -97,6 +98,11 @@ class UndecodableDataset(Exception):
     """
 
 
+def _child(directory: str, name: str) -> str:
+    """os.path.join(directory, name) for a name that is relative, without its cost per store."""
+    return directory + name if directory.endswith("/") else f"{directory}/{name}"
+
+
 class InstanceWriter:
     """One C-STORE in progress: ``write()`` each fragment, then ``finish()`` or ``discard()``."""
 
@@ -114,6 +120,7 @@ class InstanceWriter:
         self.error_directory: str | None = None   # set when the failure was making this directory
         self.fd: int | None = None
         self.temp_path: str | None = None
+        self.temp_directory: str | None = None     # the folder of temp_path, as _open_target made it
         self.subdir = ""
         self.meta_length = 0
         self.planned_path: str | None = None
@@ -225,7 +232,7 @@ class InstanceWriter:
                 self.error_directory = directory
                 self._fail(exc)
                 return
-            path = os.path.join(directory, naming.temp_name(_PID, next(_sequence)))
+            path = _child(directory, naming.temp_name(_PID, next(_sequence)))
             try:
                 self.fd = os.open(path, _OPEN_FLAGS, 0o666)
             except FileNotFoundError:
@@ -234,6 +241,7 @@ class InstanceWriter:
                 self._fail(exc)
                 return
             self.temp_path = path
+            self.temp_directory = directory
             self.batch.append(meta)     # goes out with the first data in one writev()
             self.meta_length = len(meta)
             return
@@ -241,7 +249,7 @@ class InstanceWriter:
 
     def _directory(self, subdir: str) -> str:
         root = self.settings.shown_directory
-        return os.path.join(root, subdir) if subdir else root
+        return _child(root, subdir) if subdir else root
 
     def _make_directory(self, subdir: str) -> None:
         """mkdir each missing level below the output directory, remembering what we made."""
@@ -388,7 +396,9 @@ class InstanceWriter:
     @property
     def directory(self) -> str:
         """The folder of the temp file and of the final name."""
-        return os.path.dirname(self.temp_path or self.planned_path)
+        if self.temp_path is not None:
+            return self.temp_directory
+        return os.path.dirname(self.planned_path)
 
     @property
     def directories_to_sync(self) -> list[str]:
@@ -412,10 +422,10 @@ class InstanceWriter:
         except naming.NamingError as exc:
             self.log("E", f"cannot generate directory or file name for received object: {exc}")
             return None
-        return os.path.join(self._directory(subdir), name)
+        return _child(self._directory(subdir), name)
 
     def _publish(self) -> Outcome:
-        directory = os.path.dirname(self.temp_path)
+        directory = self.temp_directory
         path = self.planned_path
         mode = self.settings.filename_mode
         if mode == "short-unique":
