@@ -13,8 +13,10 @@ one batch at a time, the batch being whatever finished meanwhile:
     answer       once the name stage returned
 
 A name never appears before its data are on disk, and no success is answered
-before the name is; nothing waits to fill a batch, and while one batch's names
-are committed the next batch's data are written back.
+before the name is; nothing waits to fill a batch. A batch's data stage waits
+while the previous batch's names are committed: what finishes meanwhile joins
+it, so the stores in flight share one commit instead of splitting into two
+half batches that pay one each (measured: more stores per second, less CPU).
 
 Everything but the syncs runs on the reactor's thread: stage() and the renames
 are a few cheap system calls, and keeping them there avoids handing the GIL
@@ -178,8 +180,8 @@ class GroupCommit:
 
     Two stages, each a thread doing one batch at a time: the data stage makes the data of
     finished stores durable (write_back), the loop renames them, the name stage makes those
-    names durable (commit_names). While one batch's names are committed, the next batch's
-    data are written back.
+    names durable (commit_names). The data stage starts a batch only while the name stage
+    is idle (see the module's docstring).
     """
 
     def __init__(self, durable: bool, answer: Callable[[object, object], None],
