@@ -55,7 +55,8 @@ LOADS = [Load("mr16", "mr", 16, 250), Load("ct8", "ct", 8, 100), Load("mr1", "mr
          Load("big24", "big", 24, 1)]
 # With storescu as the sender: the project durable and without sync, against DCMTK with TCP_NODELAY=1
 # (as shipped, DCMTK stalls ~40 ms per exchange on delayed ACKs and measures nothing but that).
-STORESCU_SERVERS = (PROJECT, PROJECT + "-nofsync", "storescp+nodelay", "dcmrecv+nodelay")
+STORESCU_SERVERS = (PROJECT, PROJECT + "-nofsync", PROJECT + "-1worker", PROJECT + "-nofsync-1worker",
+                    "storescp+nodelay", "dcmrecv+nodelay")
 
 
 def _pick(names: list[str], wanted: str | None, alias=lambda n: ()) -> list[str]:
@@ -216,7 +217,7 @@ def _ratios(row: dict, figure: str, ratio: str) -> None:
 
 
 def format_table(table: dict) -> str:
-    head = (f"{'load':<6} {'server':<23} {'inst/s median (min-max)':<26} {'MB/s':>8} "
+    head = (f"{'load':<6} {'server':<31} {'inst/s median (min-max)':<26} {'MB/s':>8} "
             f"{'p50 ms':>8} {'p99 ms':>8} {'CPU ms/inst':>11} {'RSS MiB tot/proc':>17} "
             f"{'ratio':>6} {'on disk/s':>9} {'ratio':>6} {'machine ms/inst':>15}")
     lines = [head, "-" * len(head)]
@@ -224,14 +225,14 @@ def format_table(table: dict) -> str:
         for server, s in row.items():
             ips = s["instances_per_s"]
             if ips is None:
-                lines.append(f"{load:<6} {server:<23} failed: {'; '.join(s['errors'])[:80]}")
+                lines.append(f"{load:<6} {server:<31} failed: {'; '.join(s['errors'])[:80]}")
                 continue
             spread = f"{ips['median']:.1f} ({ips['min']:.1f}-{ips['max']:.1f})"
             cpu = s["server_cpu_ms_per_instance"]
             ratio = s.get("ratio_to_best_dcmtk")
             p50, p99 = (f"{s[key]['median']:>8.2f}" if s[key] else f"{'-':>8}" for key in ("p50_ms", "p99_ms"))
             lines.append(
-                f"{load:<6} {server:<23} {spread:<26} {s['mb_per_s']['median']:>8.1f} "
+                f"{load:<6} {server:<31} {spread:<26} {s['mb_per_s']['median']:>8.1f} "
                 f"{p50} {p99} "
                 f"{(cpu['median'] if cpu else float('nan')):>11.3f} "
                 f"{s['peak_rss_total_mib']:>8.0f}/{s['peak_rss_process_mib']:<8.0f} "
@@ -442,7 +443,7 @@ def _run_cells(args, specs: list[ServerSpec], loads: list[Load], workdir: str, o
                 cell["repetition"] = rep
                 cells.append(cell)
                 ips = cell.get("instances_per_s")
-                print(f"bench: rep {rep + 1}/{args.repetitions} {load.name:<5} {spec.name:<23} "
+                print(f"bench: rep {rep + 1}/{args.repetitions} {load.name:<5} {spec.name:<31} "
                       + (f"{ips:8.1f} inst/s" if ips is not None else "")
                       + (f"  {cell['error']}" if cell.get("error") else ""),
                       file=sys.stderr, flush=True)

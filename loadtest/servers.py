@@ -39,6 +39,11 @@ DEFAULT_SERVERS = {
              "-xf {cfg} Default {port}",
     PROJECT + "-nofsync": f"TCP_NODELAY=1 {shlex.quote(project_command())} --workers {{workers}} --no-fsync "
                           "-od {outdir} -xf {cfg} Default {port}",
+    # One worker: on a machine whose senders share its few cores, a worker per core competes with them.
+    PROJECT + "-1worker": f"TCP_NODELAY=1 {shlex.quote(project_command())} --workers 1 "
+                          "-od {outdir} -xf {cfg} Default {port}",
+    PROJECT + "-nofsync-1worker": f"TCP_NODELAY=1 {shlex.quote(project_command())} --workers 1 --no-fsync "
+                                  "-od {outdir} -xf {cfg} Default {port}",
     "dcmrecv": "/usr/bin/dcmrecv -od {outdir} -xf {cfg} Default {port}",
     "dcmrecv+nodelay": "TCP_NODELAY=1 /usr/bin/dcmrecv -od {outdir} -xf {cfg} Default {port}",
     "storescp": "/usr/bin/storescp --fork -od {outdir} -xf {cfg} Default {port}",

@@ -181,6 +181,11 @@ def test_bench_quick_smoke_with_storescu_on_a_journaled_ext4(tmp_path):
         assert [c["acknowledged"] for c in result["cells"] if c["server"] == server] == [16 * 25]
     assert row["dcmrecv-cluster"]["best_dcmtk"] == "storescp+nodelay"
     assert row["dcmrecv-cluster"]["ratio_to_best_dcmtk"] > 0
+    # the like-for-like durable figure: DCMTK's run counted until its data are on disk
+    assert row["dcmrecv-cluster"]["on_disk_ratio_to_best_dcmtk"] > 0
+    for server in ("storescp+nodelay", "dcmrecv-cluster"):
+        assert 0 < row[server]["on_disk_instances_per_s"]["median"] <= row[server]["instances_per_s"]["median"]
+        assert row[server]["machine_cpu_ms_per_instance"]["median"] > 0
     expected = "ext4 (journaled)" if os.geteuid() == 0 else ""
     assert expected in result["settings"]["filesystem"]
     assert f"output on {result['settings']['filesystem']}" in proc.stdout
