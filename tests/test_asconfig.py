@@ -407,6 +407,26 @@ def test_name_table_matches_libdcmdata() -> None:
             assert DCMTK_UID_NAMES.get(keyword) == find_uid(keyword), keyword
 
 
+def test_names_shared_with_pydicom_have_pydicom_s_uids() -> None:
+    import pydicom.uid
+
+    from dcmrecv_cluster.shared.uidnames import _SAME_AS_PYDICOM
+
+    assert {name: str(getattr(pydicom.uid, name, None)) for name in _SAME_AS_PYDICOM} == _SAME_AS_PYDICOM
+
+
+def test_the_supervisor_resolves_names_without_pydicom() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from dcmrecv_cluster.shared import uidnames\n"
+            "assert uidnames.lookup_symbolic_uid('CTImageStorage') == '1.2.840.10008.5.1.4.1.1.2'\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydicom', 'numpy')))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_name_table_matches_reference_appendices() -> None:
     text = REFERENCE.read_text()
     rows = re.findall(r"^\|(?:[^|\n]*\|)?\s*`([^`]+)`\s*\|\s*`([0-9.]+)`\s*\|\s*$",
