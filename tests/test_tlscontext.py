@@ -86,11 +86,18 @@ class DcmrecvServer:
     """A real dcmrecv listening with TLS (the oracle for negotiated parameters)."""
 
     def __init__(self, cwd: Path, args: list[str]):
-        self.port = free_port()
-        self.proc = subprocess.Popen([DCMRECV, "-od", str(cwd), *args, str(self.port)], cwd=cwd,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        wait_listening(self.port, self.proc, time.monotonic() + 10)
+        for attempt in range(3):
+            self.port = free_port()
+            self.proc = subprocess.Popen([DCMRECV, "-od", str(cwd), *args, str(self.port)], cwd=cwd,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, text=True)
+            try:
+                wait_listening(self.port, self.proc, time.monotonic() + 10)
+                return
+            except AssertionError:
+                # The free port was taken before dcmrecv bound it (exit 64): another port, twice.
+                if self.proc.returncode != 64 or attempt == 2:
+                    raise
 
     def stop(self) -> str:
         self.proc.terminate()

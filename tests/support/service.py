@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from .net import free_port
 from .tools import dcmtk
 
 #: The venv of the test run: its dcmrecv-cluster is the one under test.
@@ -57,12 +58,16 @@ class Receiver:
 
     def __init__(self, args: list[str], cwd: Path, port: int, command: list[str] | None = None,
                  env: dict | None = None) -> None:
-        self.port = port
         self.cwd = cwd
-        self.log_path = cwd / f"receiver-{port}.log"
+        self.launch = (command or [str(BIN / "dcmrecv-cluster")]) + args, env
+        self._start(port)
+
+    def _start(self, port: int) -> None:
+        self.port = port
+        self.log_path = self.cwd / f"receiver-{port}.log"
         self.log_file = open(self.log_path, "wb")
-        command = command or [str(BIN / "dcmrecv-cluster")]
-        self.process = subprocess.Popen(command + args + [str(port)], cwd=cwd, stdout=self.log_file,
+        argv, env = self.launch
+        self.process = subprocess.Popen(argv + [str(port)], cwd=self.cwd, stdout=self.log_file,
                                         stderr=subprocess.STDOUT, env=env)
 
     @property
@@ -87,8 +92,15 @@ class Receiver:
     def wait_ready(self, timeout: float = 60.0) -> None:
         def answers():
             if self.process.poll() is not None:
+                if self.process.returncode == 64 and "Address already in use" in self.log and self.restarts < 2:
+                    # free_port()'s port was taken before the receiver bound it: start again on another.
+                    self.restarts += 1
+                    self.log_file.close()
+                    self._start(free_port())
+                    return False
                 raise AssertionError(f"receiver exited with {self.process.returncode}:\n{self.log}")
             return echo(self.port) == 0
+        self.restarts = 0
         wait_until(answers, timeout, 0.2, "the receiver to answer C-ECHO")
 
     def stop(self, timeout: float = 60.0) -> int:
