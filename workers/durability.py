@@ -18,7 +18,9 @@ So if a name survives a crash, the transaction holding it committed, with everyt
 logged before it and every write completed before it. ext4 converts unwritten extents
 and updates the on-disk size before it ends page write-back (ext4_end_io_rsv_work then
 ext4_finish_bio); XFS does the same in its ioend completion. ext4 without a journal,
-and every other filesystem, keep the two-commit way.
+and every other filesystem, keep the two-commit way. Not examined: ext4's optional
+fast_commit feature (off unless mkfs or tune2fs turned it on), whose folder fsync may
+log only what it tracks; a power-cut test (dm-log-writes replay) would settle both.
 """
 
 from __future__ import annotations
