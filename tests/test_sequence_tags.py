@@ -13,6 +13,8 @@ from pydicom.datadict import DicomDictionary
 
 from dcmrecv_cluster.shared.sequence_tags import SEQUENCE_TAGS
 
+from .support.imports import heavy_imports_of
+
 TABLE = Path(__file__).resolve().parent.parent / "shared" / "sequence_tags.py"
 HEADER = '''"""Tags of the data elements whose VR is SQ (PS3.6): what an implicit-VR data set does not say.
 
@@ -33,16 +35,9 @@ def test_the_table_is_the_dictionary_s_sequences():
 
 
 def test_workers_read_implicit_vr_without_pydicom():
-    import subprocess
-    import sys
-
-    code = ("import sys\n"
-            "from dcmrecv_cluster.shared import part10\n"
-            "assert part10._implicit_is_sequence(0x0008, 0x1115)\n"
-            "assert not part10._implicit_is_sequence(0x0008, 0x0018)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydicom', 'numpy')))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]"
+    assert heavy_imports_of("from dcmrecv_cluster.shared import part10\n"
+                            "assert part10._implicit_is_sequence(0x0008, 0x1115)\n"
+                            "assert not part10._implicit_is_sequence(0x0008, 0x0018)") == []
 
 
 def write_table() -> None:
