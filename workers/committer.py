@@ -72,9 +72,7 @@ def write_back(writers: list) -> None:
     for writer in writers:
         if writer.directory not in seen and not _one_commit_folders.get(writer.directory):
             seen.add(writer.directory)
-            if _syncfs(writer.fd) != 0:
-                error = ctypes.get_errno()
-                raise OSError(error, os.strerror(error))
+            durability.checked(_syncfs(writer.fd))
 
 
 def commit_names(writers: list) -> None:

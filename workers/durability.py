@@ -40,18 +40,21 @@ except (OSError, AttributeError):      # not Linux
 _by_device: dict[int, bool] = {}
 
 
-def write_out(fd: int) -> None:
-    """Write the file's dirty pages and wait for them, without a journal commit."""
-    if _sync_file_range(fd, 0, 0, _WAIT_BEFORE | _WRITE | _WAIT_AFTER) != 0:
+def checked(result: int) -> None:
+    """A libc call through ctypes failed (non-zero): its errno as an OSError."""
+    if result != 0:
         error = ctypes.get_errno()
         raise OSError(error, os.strerror(error))
+
+
+def write_out(fd: int) -> None:
+    """Write the file's dirty pages and wait for them, without a journal commit."""
+    checked(_sync_file_range(fd, 0, 0, _WAIT_BEFORE | _WRITE | _WAIT_AFTER))
 
 
 def start_write_out(fd: int) -> None:
     """Start writing the file's dirty pages (write_out() then waits for them)."""
-    if _sync_file_range(fd, 0, 0, _WRITE) != 0:
-        error = ctypes.get_errno()
-        raise OSError(error, os.strerror(error))
+    checked(_sync_file_range(fd, 0, 0, _WRITE))
 
 
 def one_commit_suffices(fd: int) -> bool:
