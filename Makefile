@@ -29,10 +29,12 @@ deps: dcmtk venv
 	$(BIN)/pip install -q -e '.[test]'
 
 # DCMTK is the oracle and the senders of the tests (Debian package dcmtk); HAProxy is the
-# balancer of the scale-out tests (Debian package haproxy, run in the foreground by the tests).
+# balancer of the scale-out tests (Debian package haproxy, run in the foreground by the tests);
+# libfuse3 serves the recording disk of the power-cut tests, which also make XFS (xfsprogs).
+SYSTEM_PACKAGES := dcmtk haproxy libfuse3-3 xfsprogs
 dcmtk:
-	@if [ ! -x /usr/bin/dcmrecv ] || [ ! -x /usr/bin/storescu ] || [ ! -x /usr/sbin/haproxy ]; then \
-		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q dcmtk haproxy; \
+	@if ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(SYSTEM_PACKAGES); \
 	fi
 
 venv: $(BIN)/dcmrecv-cluster
