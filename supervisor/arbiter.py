@@ -27,6 +27,7 @@ from dcmrecv_cluster.shared.rundir import RunDirectory
 from dcmrecv_cluster.shared.throttle import Throttle
 from dcmrecv_cluster.shared.ul import CONGESTION_RJ
 from dcmrecv_cluster.supervisor import drain, hooks, lobby, proxyproto, space
+from dcmrecv_cluster.supervisor.limitwait import LimitWait
 from dcmrecv_cluster.supervisor.logsink import LogSink
 from dcmrecv_cluster.supervisor.names import NameAuthority
 from dcmrecv_cluster.supervisor.rejector import Rejector
@@ -102,6 +103,7 @@ class Arbiter:
                                  options.max_pending_per_host or lobby.DEFAULT_MAX_PENDING_PER_HOST,
                                  tls is not None, self._closed_in_lobby)
         self.accept_paused_until = 0.0
+        self.limit_wait = LimitWait()
         # Behind a balancer: PROXY v2 headers read here before the hand-off, the node's state
         # for the agent check, and the SIGTERM notice period (0 standalone: dcmrecv's stop).
         self.gate = (proxyproto.Gate(options.proxy_trust, options.acse_timeout, ThrottledLog(log, self.throttle),
@@ -332,13 +334,9 @@ class Arbiter:
             self.rejector.reject(conn, CONGESTION_RJ)
             self.telemetry.event("association_rejected", reason="min-free-space", peer=peer[0])
             return
-        active = sum(slot.active for slot in self._all_slots())
-        if active >= self.options.max_associations and not probe:
-            limit = self.options.max_associations
-            self.throttle("max-associations", "W", f"Refusing Association from {peer[0]}: --max-associations "
-                          f"{limit} reached", summary=f"associations refused: --max-associations {limit} reached")
-            self.rejector.reject(conn)
-            self.telemetry.event("association_rejected", reason="max-associations", peer=peer[0])
+        if not self._room() and not probe:
+            if self.stopping or not self.limit_wait.hold(conn, peer):
+                self._refuse_over_limit(conn, peer)
             return
         for slot in sorted((s for s in self.slots if s.ready), key=lambda s: s.active):
             try:
@@ -354,6 +352,24 @@ class Arbiter:
                       summary="connections refused: no worker ready")
         self.rejector.reject(conn)
         self.telemetry.event("association_rejected", reason="no-worker", peer=peer[0])
+
+    def _room(self) -> bool:
+        return sum(slot.active for slot in self._all_slots()) < self.options.max_associations
+
+    def _refuse_over_limit(self, conn: socket.socket, peer) -> None:
+        limit = self.options.max_associations
+        self.throttle("max-associations", "W", f"Refusing Association from {peer[0]}: --max-associations "
+                      f"{limit} reached", summary=f"associations refused: --max-associations {limit} reached")
+        self.rejector.reject(conn)
+        self.telemetry.event("association_rejected", reason="max-associations", peer=peer[0])
+
+    def _settle_held(self) -> None:
+        """Connections held at --max-associations (supervisor/limitwait.py): admitted or refused."""
+        for conn, peer, admit in self.limit_wait.settle(self._room):
+            if admit:
+                self._dispatch(conn, peer)
+            else:
+                self._refuse_over_limit(conn, peer)
 
     def _read_control(self) -> None:
         while True:
@@ -491,6 +507,8 @@ class Arbiter:
             return
         self.stopping = True
         self.lifecycle.stop()
+        for conn, peer in self.limit_wait.take_all():
+            self._refuse_over_limit(conn, peer)
         self.stop_deadline = time.monotonic() + GRACE_SECONDS
         for slot in self._all_slots():
             if slot.channel is not None:
@@ -521,6 +539,8 @@ class Arbiter:
         finally:
             self._kill_all()
             self._read_logs()
+            for conn, _ in self.limit_wait.take_all():
+                conn.close()
             self.rejector.close_all()
             self.lobby.close_all()
             if self.gate is not None:
@@ -558,7 +578,7 @@ class Arbiter:
                 else:
                     poller.unregister(listening)
                 accepting = wanted
-            events = dict(poller.poll(TICK * 1000))
+            events = dict(poller.poll(self.limit_wait.wait_at_most(TICK) * 1000))
             if self.wakeup_r in events or self.signals:
                 self._handle_signals()
             if self.logs in events:
@@ -572,6 +592,7 @@ class Arbiter:
             if self.gate is not None:
                 for conn, peer, header in self.gate.service(events):
                     self._admit(conn, peer, probe=header.local)
+            self._settle_held()
             for conn, peer, probe in self.lobby.service(events):
                 self._dispatch(conn, peer, probe=probe)
             if accepting:

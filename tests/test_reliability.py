@@ -178,7 +178,7 @@ def test_fifty_silent_peers_do_not_delay_a_store(receiver_factory, tmp_path):
         sock.close()
 
 
-def test_past_max_associations_the_supervisor_rejects_at_once(receiver_factory, tmp_path):
+def test_past_max_associations_the_supervisor_rejects_promptly(receiver_factory, tmp_path):
     receiver = receiver_factory("--max-associations", "2", *CLUSTER)
     held = [associate(receiver.port, CT_IMAGE) for _ in range(2)]
     sock = socket.create_connection(("127.0.0.1", receiver.port), timeout=10)
@@ -191,6 +191,15 @@ def test_past_max_associations_the_supervisor_rejects_at_once(receiver_factory, 
     for held_sock in held:
         release(held_sock)
     wait_until(lambda: echo(receiver.port) == 0, 10, what="admission again once associations ended")
+
+
+def test_at_max_associations_a_sender_that_released_is_admitted_again_at_once(receiver_factory):
+    """Back-to-back associations (one per study, as modalities send) at the limit are never refused:
+    the worker's word that the last one ended may still be queued when the next one arrives."""
+    receiver = receiver_factory("--max-associations", "1", *CLUSTER)
+    for _ in range(40):
+        release(associate(receiver.port, CT_IMAGE))
+    assert "--max-associations 1 reached" not in receiver.log
 
 
 def test_load_32_associations_every_acknowledged_instance_on_disk_once(receiver_factory, tmp_path):

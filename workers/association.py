@@ -70,6 +70,9 @@ class Association:
         self.pending_context = 0
         self.command_time = 0.0
         self.info = link.enabled("I")     # per-instance lines are not even formatted below that level
+        # Called once the association is over but before the peer hears so (A-RELEASE-RP), so
+        # that a sender that connects again at once is counted as gone (--max-associations).
+        self.on_over = None
 
     # ---- lifecycle ----------------------------------------------------------
     def run(self):
@@ -226,6 +229,8 @@ class Association:
                     yield from self.reader.discard(length, deadline)
                     self.link.log("I", "Received Association Release Request")
                     self._discard_instance()
+                    if self.on_over is not None:
+                        self.on_over()
                     yield from self._send(pdu.RELEASE_RP)
                     return
                 elif pdu_type == pdu.A_ABORT:

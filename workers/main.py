@@ -120,12 +120,19 @@ class Worker:
         # "A<spawn serial>.<n>": unique in the node for the supervisor's life, even across respawns
         link = self.link.for_association(f"A{self.config.identity.rpartition('.')[2]}.{self.associations}")
         association = Association(sock, peer, self.settings, link, self.namer)
+        association.on_over = lambda: self._tell_closed(association)
         self.reactor.start(Task(association.run(), association, lambda error: self._ended(association, error)))
 
     def _ended(self, association: Association, error: BaseException | None) -> None:
         if error is not None:
             # One association's bug must not take the worker down.
             self.link.log("E", f"internal error in association with {association.peer[0]}: {error!r}")
+        if association.on_over is not None:
+            self._tell_closed(association)
+
+    def _tell_closed(self, association: Association) -> None:
+        """The supervisor's count of associations (and of the calling AE title's) drops: once each."""
+        association.on_over = None
         held = getattr(association, "held_aet", None)    # set by workers/access.py
         if held is None:
             self.link.send(wire.CLOSED)
