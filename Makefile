@@ -30,8 +30,8 @@ deps: dcmtk venv
 
 # DCMTK is the oracle and the senders of the tests (Debian package dcmtk); HAProxy is the
 # balancer of the scale-out tests (Debian package haproxy, run in the foreground by the tests);
-# libfuse3 serves the recording disk of the power-cut tests, which also make XFS (xfsprogs).
-SYSTEM_PACKAGES := dcmtk haproxy libfuse3-3 xfsprogs
+# libfuse3 serves the recording disk of the power-cut tests, which also make XFS and btrfs.
+SYSTEM_PACKAGES := dcmtk haproxy libfuse3-3 xfsprogs btrfs-progs
 dcmtk:
 	@if ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(SYSTEM_PACKAGES); \

@@ -49,12 +49,12 @@ def can_mount() -> str | None:
     if os.geteuid() != 0:
         return "not root: cannot loop-mount a journaled ext4"
     for tool in ("mkfs.ext4", "mount", "umount"):
-        if _tool(tool) is None:
+        if system_tool(tool) is None:
             return f"{tool} not found"
     return None
 
 
-def _tool(name: str) -> str | None:
+def system_tool(name: str) -> str | None:
     """On PATH, or in the sbin folders a non-login root shell may not have on it."""
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
 
@@ -70,14 +70,14 @@ def journaled_ext4(beside: str, size: str = IMAGE_SIZE, journal: bool = True):
     mounted = False
     try:
         subprocess.run(["truncate", "-s", size, image], check=True)
-        subprocess.run([_tool("mkfs.ext4"), "-q", "-F", *([] if journal else ["-O", "^has_journal"]), image],
+        subprocess.run([system_tool("mkfs.ext4"), "-q", "-F", *([] if journal else ["-O", "^has_journal"]), image],
                        check=True)
-        subprocess.run([_tool("mount"), "-o", "loop", image, mountpoint], check=True)
+        subprocess.run([system_tool("mount"), "-o", "loop", image, mountpoint], check=True)
         mounted = True
         yield mountpoint
     finally:
         if mounted:
-            subprocess.run([_tool("umount"), mountpoint], check=False)
+            subprocess.run([system_tool("umount"), mountpoint], check=False)
         _quietly(os.rmdir, mountpoint)      # fails, leaving it, if still mounted
         _quietly(os.unlink, image)
 

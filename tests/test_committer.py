@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import queue
+import subprocess
 import time
 
 import pytest
@@ -22,6 +23,7 @@ from dcmrecv_cluster.workers.dimse import OUT_OF_RESOURCES, SUCCESS, Command
 
 from .support.instances import CT_IMAGE, encode, small_dataset
 from .support.service import hidden_files
+from .support.tools import system
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 
@@ -90,15 +92,16 @@ def store_dir(request, tmp_path):
             yield type(tmp_path)(mountpoint)
 
 
+def decided(folder) -> bool:
+    fd = os.open(os.path.join(folder, "probe"), os.O_CREAT | os.O_WRONLY, 0o600)
+    try:
+        return durability.one_commit_suffices(fd)
+    finally:
+        os.close(fd)
+
+
 def test_one_commit_only_where_the_journal_orders_write_back(tmp_path):
     """Journaled ext4: data written out without a commit; no journal, or not ext4/XFS: syncfs as before."""
-    def decided(folder) -> bool:
-        fd = os.open(os.path.join(folder, "probe"), os.O_CREAT | os.O_WRONLY, 0o600)
-        try:
-            return durability.one_commit_suffices(fd)
-        finally:
-            os.close(fd)
-
     (tmp_path / "j").mkdir()
     (tmp_path / "n").mkdir()
     with ext4(tmp_path / "j", journal=True) as journaled, ext4(tmp_path / "n", journal=False) as plain:
@@ -172,3 +175,25 @@ def test_without_fsync_a_store_is_answered_at_once(tmp_path):
     outcome, content = loop.answers["only"]            # no loop turn needed: no thread involved
     assert outcome.status == SUCCESS and content.endswith(data)
     commit.close()
+
+
+def test_a_volume_made_again_on_the_same_device_is_decided_again(tmp_path):
+    """The decision is remembered per filesystem, not per device: a journaled ext4 unmounted and a
+    journal-less one made on the same loop device must not inherit the one-commit scheme."""
+    reason = scratchfs.can_mount()
+    if reason is not None:
+        pytest.skip(reason)
+    image, mountpoint = tmp_path / "volume.img", tmp_path / "volume"
+    mountpoint.mkdir()
+    system("truncate", "-s", "64M", str(image))
+    device = system("losetup", "--find", "--show", str(image)).strip()
+    try:
+        for journal, expected in ((True, True), (False, False), (True, True)):
+            system("mkfs.ext4", "-q", "-F", *([] if journal else ["-O", "^has_journal"]), device)
+            system("mount", device, str(mountpoint))
+            try:
+                assert decided(mountpoint) is expected, f"journal={journal}"
+            finally:
+                system("umount", str(mountpoint))
+    finally:
+        subprocess.run([scratchfs.system_tool("losetup"), "-d", device], check=False)

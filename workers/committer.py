@@ -43,35 +43,25 @@ except (OSError, AttributeError):      # not Linux: fsync each file instead
     _syncfs = None
 
 
-_one_commit_folders: dict[str, bool] = {}
-
-
-def _one_commit_suffices(writer) -> bool:
-    """durability.one_commit_suffices for the writer's folder, remembered per folder."""
-    known = _one_commit_folders.get(writer.directory)
-    if known is None:
-        if len(_one_commit_folders) >= 4096:      # a folder per study: forget, do not grow
-            _one_commit_folders.clear()
-        known = _one_commit_folders[writer.directory] = durability.one_commit_suffices(writer.fd)
-    return known
-
-
 def write_back(writers: list) -> None:
     """Make the data of ``writers`` durable before their names (descriptors still open)."""
     if _syncfs is None:
         for writer in writers:
             os.fsync(writer.fd)
         return
-    ordered = [writer for writer in writers if _one_commit_suffices(writer)]
+    # Decided per batch and folder, through the stores' own files: no folder is ever held open
+    # (a full volume must stay unmountable), and another volume mounted there is seen at once.
+    first_in: dict[str, object] = {}
+    for writer in writers:
+        first_in.setdefault(writer.directory, writer)
+    one_commit = {folder: durability.one_commit_suffices(writer.fd) for folder, writer in first_in.items()}
+    ordered = [writer for writer in writers if one_commit[writer.directory]]
     for writer in ordered:      # all writes in flight at once, then wait for each
         durability.start_write_out(writer.fd)
     for writer in ordered:
         durability.write_out(writer.fd)
-    # Through the stores' own files, so no folder is ever held open (a full volume must stay unmountable).
-    seen = set()
-    for writer in writers:
-        if writer.directory not in seen and not _one_commit_folders.get(writer.directory):
-            seen.add(writer.directory)
+    for folder, writer in first_in.items():
+        if not one_commit[folder]:
             durability.checked(_syncfs(writer.fd))
 
 

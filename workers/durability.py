@@ -40,7 +40,7 @@ try:
 except (OSError, AttributeError):      # not Linux
     _sync_file_range = None
 
-_by_device: dict[int, bool] = {}
+_by_filesystem: dict[tuple[int, int], bool] = {}
 
 
 def checked(result: int) -> None:
@@ -61,13 +61,20 @@ def start_write_out(fd: int) -> None:
 
 
 def one_commit_suffices(fd: int) -> bool:
-    """True when the file behind ``fd`` is on journaled ext4 or on XFS (decided once per device)."""
+    """True when the file behind ``fd`` is on journaled ext4 or on XFS.
+
+    Decided once per filesystem: its device and its id (ext4's comes from its UUID), so a
+    volume made again on the same device, or mounted in another's place, is decided anew.
+    """
     if _sync_file_range is None:
         return False
     device = os.fstat(fd).st_dev
-    known = _by_device.get(device)
+    key = (device, os.fstatvfs(fd).f_fsid)
+    known = _by_filesystem.get(key)
     if known is None:
-        known = _by_device[device] = _journal_orders_write_back(device)
+        if len(_by_filesystem) >= 256:      # volumes come and go: forget, do not grow
+            _by_filesystem.clear()
+        known = _by_filesystem[key] = _journal_orders_write_back(device)
     return known
 
 
