@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import select
 import signal
 import socket
 import struct
@@ -242,3 +243,17 @@ def test_sighup_reloads_the_profile_without_dropping_associations(receiver_facto
     wait_until(lambda: "Association Rejected" in storescu(receiver.port, [instance]).stderr, 20,
                what="new associations to use the re-read profile")
     assert echo(receiver.port) == 0
+
+
+def test_at_max_associations_a_held_connection_gets_the_place_that_frees(receiver_factory):
+    """Not refused at once: a connection at the limit waits (supervisor/limitwait.py) and is
+    admitted when the association holding the place releases within the grace."""
+    receiver = receiver_factory("--max-associations", "1", *CLUSTER)
+    holder = associate(receiver.port, CT_IMAGE)
+    waiting = socket.create_connection(("127.0.0.1", receiver.port), timeout=10)
+    waiting.sendall(associate_rq([(1, CT_IMAGE, ["1.2.840.10008.1.2.1"])]))
+    assert select.select([waiting], [], [], 0.05)[0] == [], "answered at once: not held"
+    release(holder)
+    kind, _ = read_pdu(waiting)
+    assert kind == 0x02
+    release(waiting)
