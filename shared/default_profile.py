@@ -3,12 +3,14 @@
 Contents:
 * Verification with Implicit VR LE, Explicit VR LE, Explicit VR BE.
 * Every storage SOP class pynetdicom knows (``pynetdicom.AllStoragePresentationContexts``), in
-  pynetdicom's order (by UID).
+  pynetdicom's order (by UID), as written out in ``shared/embedded_classes.py`` (the supervisor
+  builds this profile without importing pydicom or pynetdicom).
 
 Transfer syntaxes, in SCP preference order (the SCP's order decides, as in DCMTK):
 * Image classes -- name contains "Image", or one of the pixel-data IODs in ``_PIXEL_DATA_NON_IMAGE``
   whose name lacks the word (volumes, maps, segmentations; pynetdicom has no separate image list) --
-  accept every transfer syntax pydicom knows (``pydicom.uid.AllTransferSyntaxes``) with the
+  accept every transfer syntax pydicom knows (``pydicom.uid.AllTransferSyntaxes``, written out
+  there too) with the
   compressed ones first, in storescp.cfg's ``AnyTransferSyntax`` order for those it lists and then
   the others, followed by Deflated, Explicit LE, Explicit BE, Implicit LE.  A sender that proposes
   its compressed syntax together with an uncompressed one is thus never asked to decompress; a
@@ -27,10 +29,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydicom.uid import UID, AllTransferSyntaxes
-from pynetdicom import AllStoragePresentationContexts
-
 from dcmrecv_cluster.shared.asconfig import AssociationProfile, PresentationContextSpec
+from dcmrecv_cluster.shared.embedded_classes import STORAGE_CLASSES, TRANSFER_SYNTAXES
 
 __all__ = [
     "EMBEDDED_PROFILE_NAME",
@@ -87,7 +87,7 @@ _PIXEL_DATA_NON_IMAGE = frozenset(
 
 
 def _image_transfer_syntaxes() -> tuple[str, ...]:
-    known = [str(uid) for uid in AllTransferSyntaxes if str(uid) not in _LEFT_OUT]
+    known = [uid for uid in TRANSFER_SYNTAXES if uid not in _LEFT_OUT]
     compressed = [ts for ts in _STORESCP_COMPRESSED_ORDER if ts in known]
     compressed += [ts for ts in known if ts not in compressed and ts not in _UNCOMPRESSED]
     return tuple(compressed) + _UNCOMPRESSED
@@ -106,13 +106,8 @@ def is_image_class(name: str, uid: str) -> bool:
 def default_profile() -> AssociationProfile:
     """The embedded profile; built once, immutable, shared."""
     contexts = [PresentationContextSpec(VERIFICATION, (IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE))]
-    seen = {VERIFICATION}
-    for context in AllStoragePresentationContexts:
-        uid = str(context.abstract_syntax)
-        if uid in seen:
-            continue
-        seen.add(uid)
+    for uid, keyword in STORAGE_CLASSES:
         # pydicom's keyword; "" for a class pydicom does not know, decided by _PIXEL_DATA_NON_IMAGE alone
-        syntaxes = IMAGE_TRANSFER_SYNTAXES if is_image_class(UID(uid).keyword, uid) else NON_IMAGE_TRANSFER_SYNTAXES
+        syntaxes = IMAGE_TRANSFER_SYNTAXES if is_image_class(keyword, uid) else NON_IMAGE_TRANSFER_SYNTAXES
         contexts.append(PresentationContextSpec(uid, syntaxes))
     return AssociationProfile(name=EMBEDDED_PROFILE_NAME, contexts=tuple(contexts))
