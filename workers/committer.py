@@ -43,18 +43,24 @@ except (OSError, AttributeError):      # not Linux: fsync each file instead
     _syncfs = None
 
 
+def _first_in_each_folder(writers: list) -> dict[str, object]:
+    """One store per folder: decisions are taken per folder, through a store's own descriptor, so
+    no folder is ever held open (a full volume must stay unmountable) and a volume mounted in a
+    folder's place is seen at once."""
+    first_in: dict[str, object] = {}
+    for writer in writers:
+        first_in.setdefault(writer.directory, writer)
+    return first_in
+
+
 def write_back(writers: list) -> None:
     """Make the data of ``writers`` durable before their names (descriptors still open)."""
     if _syncfs is None:
         for writer in writers:
             os.fsync(writer.fd)
         return
-    # Decided per batch and folder, through the stores' own files: no folder is ever held open
-    # (a full volume must stay unmountable), and another volume mounted there is seen at once.
-    first_in: dict[str, object] = {}
-    for writer in writers:
-        first_in.setdefault(writer.directory, writer)
-    one_commit = {folder: durability.one_commit_suffices(writer.fd) for folder, writer in first_in.items()}
+    first_in = _first_in_each_folder(writers)
+    one_commit = {folder: durability.scheme(writer.fd).one_commit for folder, writer in first_in.items()}
     ordered = [writer for writer in writers if one_commit[writer.directory]]
     for writer in ordered:      # all writes in flight at once, then wait for each
         durability.start_write_out(writer.fd)
@@ -66,8 +72,17 @@ def write_back(writers: list) -> None:
 
 
 def commit_names(writers: list) -> None:
-    """Make the names given since the data were durable durable too: fsync each folder touched once."""
-    for directory in {d for writer in writers for d in writer.directories_to_sync}:
+    """Make the names given since the data were durable durable too: fsync each folder touched
+    once, or commit the whole filesystem once where a folder fsync does not hold (btrfs)."""
+    first_in = _first_in_each_folder(writers)
+    by_syncfs = {folder: _syncfs is not None and durability.scheme(first.fd).names_by_syncfs
+                 for folder, first in first_in.items()}
+    filesystems = {os.fstat(first.fd).st_dev: first for folder, first in first_in.items() if by_syncfs[folder]}
+    folders = {directory for writer in writers if not by_syncfs[writer.directory]
+               for directory in writer.directories_to_sync}
+    for first in filesystems.values():
+        durability.checked(_syncfs(first.fd))
+    for directory in folders:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.fsync(fd)
