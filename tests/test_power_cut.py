@@ -44,7 +44,7 @@ from .support.tools import STORESCP_CFG, system
 DISK_SIZE = 512 * 1024 * 1024          # mkfs.xfs takes no less than 300 MB
 ASSOCIATIONS, PER_ASSOCIATION = 4, 40
 PIXELS = 48 * 1024                     # ~48 KiB a file: several blocks, several PDUs
-MOST_CUTS = 24                         # cut points replayed (spread over the run), the last always
+MOST_CUTS = 24                         # cut points replayed spread over the run (and the first and last)
 EXT4_EAGER = ["-E", "nodiscard,lazy_itable_init=0,lazy_journal_init=0"]   # no writes behind the test's back
 MKFS = {
     "ext4": ["mkfs.ext4", "-q", "-F", *EXT4_EAGER],
@@ -170,7 +170,9 @@ def cuts_to_replay(log: Path, acknowledged: list[tuple[float, str]]) -> list[tup
     # A cut right after an acknowledgement leaves the disk as of the last flush before it.
     last_before = sorted({bisect.bisect_left(served, when) - 1 for when, _ in acknowledged})
     assert last_before[0] >= 0, "an instance was acknowledged before any flush (mkfs's included)"
-    chosen = last_before[:: max(1, len(last_before) // MOST_CUTS)] + [last_before[-1]]
+    # The first cuts always (the first commits race most: the btrfs case in workers/durability.py),
+    # then spread over the run, and the last.
+    chosen = last_before[:4] + last_before[:: max(1, len(last_before) // MOST_CUTS)] + [last_before[-1]]
     return [(flushes[index][0], {uid for when, uid in acknowledged if when < served[index + 1]}
              if index + 1 < len(served) else {uid for _, uid in acknowledged})
             for index in sorted(set(chosen))]
