@@ -96,6 +96,14 @@ class Setting:
 
 _TLS = ("tls",)
 
+
+def _ours_integer(long: str, short: str, text: str, field: str, minimum: int, maximum: int,
+                  value: str = "[n]umber", note: str = "") -> Setting:
+    """One of our integer options: its range is declared once, for the parser and for --help."""
+    return Setting(long, short, text, f"{value}: integer ({minimum}..{maximum}{note})", values=("uint",),
+                   fields=(field,), minimum=minimum, maximum=maximum, ours=True)
+
+
 # Help order.  Texts are dcmrecv 3.6.7's, byte for byte (including the trailing blank of +pw).
 REGISTRY: tuple[Group | Setting, ...] = (
     Group("general options:", long_col=21, short_col=6),
@@ -243,20 +251,15 @@ REGISTRY: tuple[Group | Setting, ...] = (
 
     # Ours: long names only, evaluated after everything dcmrecv checks.
     Group("cluster options:"),
-    Setting("--workers", "", "number of worker processes receiving associations",
-            "[n]umber: integer (1..1024, default: number of CPUs)", values=("uint",),
-            fields=("workers",), minimum=1, maximum=1024, ours=True),
-    Setting("--max-associations", "", "admit at most n concurrent associations (default: 256)",
-            "[n]umber: integer (1..65535)", values=("uint",), fields=("max_associations",),
-            minimum=1, maximum=65535, ours=True),
-    Setting("--max-pending", "", "keep at most n connections that have not sent\n"
-            "their A-ASSOCIATE-RQ yet (default: 512; at most\nhalf the file descriptors left)",
-            "[n]umber: integer (1..65535)", values=("uint",), fields=("max_pending",),
-            minimum=1, maximum=65535, ours=True),
-    Setting("--max-pending-per-host", "", "of those, at most n from one peer address\n"
-            "(default: 64)",
-            "[n]umber: integer (1..65535)", values=("uint",), fields=("max_pending_per_host",),
-            minimum=1, maximum=65535, ours=True),
+    _ours_integer("--workers", "", "number of worker processes receiving associations",
+                  "workers", 1, 1024, note=", default: number of CPUs"),
+    _ours_integer("--max-associations", "", "admit at most n concurrent associations (default: 256)",
+                  "max_associations", 1, 65535),
+    _ours_integer("--max-pending", "", "keep at most n connections that have not sent\n"
+                  "their A-ASSOCIATE-RQ yet (default: 512; at most\nhalf the file descriptors left)",
+                  "max_pending", 1, 65535),
+    _ours_integer("--max-pending-per-host", "", "of those, at most n from one peer address\n(default: 64)",
+                  "max_pending_per_host", 1, 65535),
     Setting("--calling-aets", "", "accept only these calling AE titles, others get\n"
             "A-ASSOCIATE-RJ 1/1/3; @f: one 'TITLE [HOST-OR-CIDR]'\nper line of file f (default: any)",
             "[t]itles: string (TITLE[,TITLE...] or @f)", values=("string",), fields=("calling_aets",),
@@ -267,18 +270,15 @@ REGISTRY: tuple[Group | Setting, ...] = (
     Setting("--peer-hosts", "", "accept connections only from these addresses\n"
             "(behind PROXY v2: the client's); others are\nclosed unread (default: any)",
             "[c]idrs: string (CIDR[,CIDR...])", values=("string",), fields=("peer_hosts",), ours=True),
-    Setting("--max-associations-per-aet", "", "admit at most n concurrent associations per\n"
-            "calling AE title on this node; beyond,\nA-ASSOCIATE-RJ 2/3/2 (default: no limit)",
-            "[n]umber: integer (1..65535)", values=("uint",), fields=("max_associations_per_aet",),
-            minimum=1, maximum=65535, ours=True),
+    _ours_integer("--max-associations-per-aet", "", "admit at most n concurrent associations per\n"
+                  "calling AE title on this node; beyond,\nA-ASSOCIATE-RJ 2/3/2 (default: no limit)",
+                  "max_associations_per_aet", 1, 65535),
     Setting("--min-free-space", "", "below s free bytes in the output directory,\n"
             "new associations get A-ASSOCIATE-RJ transient\n(default: off)",
             "[s]ize: string (e.g. 2G, 500M)", values=("string",), fields=("min_free_space",), ours=True),
     Setting("--bind", "", "listen on IPv4 address a only", '[a]ddress: string (default: "0.0.0.0")',
             values=("string",), fields=("bind_address",), ours=True),
-    Setting("--metrics-port", "", "serve metrics on tcp/ip port n (default: off)",
-            "[n]umber: integer (1..65535)", values=("uint",), fields=("metrics_port",),
-            minimum=1, maximum=65535, ours=True),
+    _ours_integer("--metrics-port", "", "serve metrics on tcp/ip port n (default: off)", "metrics_port", 1, 65535),
     Setting("--metrics-bind", "", "serve metrics and status on IPv4 address a\n"
             "(default: the --bind address)",
             "[a]ddress: string", values=("string",), fields=("metrics_bind",), ours=True),
@@ -290,22 +290,18 @@ REGISTRY: tuple[Group | Setting, ...] = (
     Setting("--events-curve-clients", "", "only subscribers whose public key certificate\n"
             "is in directory d get events",
             "[d]irectory: string", values=("string",), fields=("events_curve_clients",), ours=True),
-    Setting("--node-id", "", "identify this node as n in a multi-node setup\n"
-            "(enters +fsu names: unique across nodes)",
-            "[n]umber: integer (0..255)", values=("uint",), fields=("node_id",),
-            minimum=0, maximum=255, ours=True),
+    _ours_integer("--node-id", "", "identify this node as n in a multi-node setup\n"
+                  "(enters +fsu names: unique across nodes)", "node_id", 0, 255),
     Setting("--proxy-protocol", "", "every connection starts with a PROXY protocol\n"
             "header from a trusted balancer (default: off)",
             "[v]ersion: string (v2)", values=("string",), fields=("proxy_protocol",), ours=True),
     Setting("--proxy-trust", "", "accept PROXY headers only from these peers",
             "[c]idrs: string (CIDR[,CIDR...])", values=("string",), fields=("proxy_trust",), ours=True),
-    Setting("--agent-port", "", "answer HAProxy agent checks on tcp/ip port n\n(default: off)",
-            "[n]umber: integer (1..65535)", values=("uint",), fields=("agent_port",),
-            minimum=1, maximum=65535, ours=True),
-    Setting("--drain-notice", "", "on SIGTERM report draining and keep accepting\n"
-            "for s seconds (default: 2 with --agent-port\nor --proxy-protocol, else 0)",
-            "[s]econds: integer (0..3600)", values=("uint",), fields=("drain_notice",),
-            minimum=0, maximum=3600, ours=True),
+    _ours_integer("--agent-port", "", "answer HAProxy agent checks on tcp/ip port n\n(default: off)",
+                  "agent_port", 1, 65535),
+    _ours_integer("--drain-notice", "", "on SIGTERM report draining and keep accepting\n"
+                  "for s seconds (default: 2 with --agent-port\nor --proxy-protocol, else 0)",
+                  "drain_notice", 0, 3600, value="[s]econds"),
     Setting("--no-fsync", "", "do not fsync received files (default: durable writes)",
             sets=(("fsync", False),), ours=True),
     Setting("--embedded-profile", "", "without -xf: accept Verification and every storage\n"
@@ -321,18 +317,14 @@ REGISTRY: tuple[Group | Setting, ...] = (
     Setting("--exec-on-eostudy", "-xcs", "execute command c once per completed study\n"
             "(#p #a #c #r; the study's files on stdin)",
             "[c]ommand: string (only with -tos)", values=("string",), fields=("exec_on_eostudy",), ours=True),
-    Setting("--eostudy-timeout", "-tos", "a study is complete after t seconds without\n"
-            "an instance of it on any worker",
-            "[t]imeout: integer (1..86400)", values=("uint",), fields=("eostudy_timeout",),
-            minimum=1, maximum=86400, ours=True),
+    _ours_integer("--eostudy-timeout", "-tos", "a study is complete after t seconds without\n"
+                  "an instance of it on any worker", "eostudy_timeout", 1, 86400, value="[t]imeout"),
     Setting("--exec-sync", "-xs", "execute commands synchronously (not supported:\n"
             "hooks never delay a C-STORE response)", sets=(("exec_sync", True),), ours=True),
-    Setting("--hook-timeout", "", "kill a hook still running after s seconds\n(default: 60)",
-            "[s]econds: integer (1..86400)", values=("uint",), fields=("hook_timeout",),
-            minimum=1, maximum=86400, ours=True),
-    Setting("--hook-queue", "", "at most n hooks waiting to run; more are dropped\nand counted (default: 1000)",
-            "[n]umber: integer (1..1000000)", values=("uint",), fields=("hook_queue",),
-            minimum=1, maximum=1000000, ours=True),
+    _ours_integer("--hook-timeout", "", "kill a hook still running after s seconds\n(default: 60)",
+                  "hook_timeout", 1, 86400, value="[s]econds"),
+    _ours_integer("--hook-queue", "", "at most n hooks waiting to run; more are dropped\nand counted (default: 1000)",
+                  "hook_queue", 1, 1000000),
 )
 
 SETTINGS: dict[str, Setting] = {s.long: s for s in REGISTRY if isinstance(s, Setting)}

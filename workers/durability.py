@@ -97,11 +97,6 @@ def scheme(fd: int) -> Scheme:
     return known
 
 
-def one_commit_suffices(fd: int) -> bool:
-    """True when the file behind ``fd`` is on journaled ext4 or on XFS."""
-    return scheme(fd).one_commit
-
-
 def _filesystem_type(device: int) -> str | None:
     """The type /proc/self/mountinfo gives for the device (None when it is not listed)."""
     wanted = f"{os.major(device)}:{os.minor(device)}"
