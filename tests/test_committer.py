@@ -1,8 +1,8 @@
 """The group commit on real files: answers only for complete files under their final names, batches, failures.
 
 These drive workers/committer.py's GroupCommit with real InstanceWriters in a temp
-folder and its real sync threads; the test thread plays the worker's loop (it runs
-what the stages hand back). The service-level tests (test_storage, test_reliability)
+folder and its real sync thread; the test thread plays the worker's loop (it runs
+what the sync thread hands back). The service-level tests (test_storage, test_reliability)
 cover the same path through the wire.
 """
 
@@ -49,10 +49,10 @@ class Loop:
                 pass
 
 
-def writer_for(directory, uid: str, durable: bool = True):
-    settings = storage.StorageSettings(str(directory), "none", "default", "", "normal", fsync=durable)
+def writer_for(directory, uid: str, durable: bool = True, filename_mode: str = "default", namer=None):
+    settings = storage.StorageSettings(str(directory), "none", filename_mode, "", "normal", fsync=durable)
     writer = storage.InstanceWriter(settings, Command(1, 1, True, CT_IMAGE, uid), EXPLICIT_LE, "SCU",
-                                    storage.Namer(None, None), lambda level, text: None)
+                                    namer or storage.Namer(None, None), lambda level, text: None)
     data = encode(small_dataset(sop_instance=uid))
     writer.write(memoryview(data))
     assert writer.complete() is None          # a file to commit
@@ -75,7 +75,7 @@ def commit_with_answers(tmp_path, durable: bool = True):
 
 @contextlib.contextmanager
 def ext4(tmp_path, journal: bool):
-    """A small loop-mounted ext4 (root only): the one-commit data stage runs only on a journaled one."""
+    """A small loop-mounted ext4 (root only): the one-commit scheme applies only on a journaled one."""
     reason = scratchfs.can_mount()
     if reason is not None:
         pytest.skip(reason)
@@ -134,12 +134,12 @@ def test_every_store_is_answered_once_complete_under_its_final_name(store_dir):
 def test_stores_finishing_during_a_sync_share_the_next_one(tmp_path):
     loop, commit = commit_with_answers(tmp_path)
     batches = []
-    real = commit.data.work
-    commit.data.work = lambda writers: (batches.append(len(writers)), real(writers))
+    real = commit.sync.work
+    commit.sync.work = lambda writers: (batches.append(len(writers)), real(writers))[1]
     try:
         first, _ = writer_for(tmp_path, "1.2.826.0.1.501.0")
-        commit.submit(first, "first")              # its data sync starts at once
-        assert commit.data.busy
+        commit.submit(first, "first")              # its sync starts at once
+        assert commit.sync.busy
         for n in range(1, 5):                      # these arrive while it is in flight
             writer, _ = writer_for(tmp_path, f"1.2.826.0.1.501.{n}")
             commit.submit(writer, f"later-{n}")
@@ -150,13 +150,13 @@ def test_stores_finishing_during_a_sync_share_the_next_one(tmp_path):
     assert all(outcome.status == SUCCESS for outcome, _ in loop.answers.values())
 
 
-def test_a_failed_data_sync_answers_a700_for_its_batch_and_leaves_nothing(tmp_path):
+def failing(*_args):
+    raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+
+def test_a_failed_data_sync_answers_a700_for_its_batch_and_leaves_nothing(tmp_path, monkeypatch):
     loop, commit = commit_with_answers(tmp_path)
-
-    def failing(writers):
-        raise OSError(errno.EIO, os.strerror(errno.EIO))
-
-    commit.data.work = failing
+    monkeypatch.setattr(committer, "write_back", failing)
     try:
         for n in range(3):
             writer, _ = writer_for(tmp_path, f"1.2.826.0.1.502.{n}")
@@ -166,6 +166,48 @@ def test_a_failed_data_sync_answers_a700_for_its_batch_and_leaves_nothing(tmp_pa
         commit.close()
     assert [loop.answers[n][0].status for n in range(3)] == [OUT_OF_RESOURCES] * 3
     assert sorted(os.listdir(tmp_path)) == []          # no final name, no temp file
+
+
+def test_a_failed_name_commit_answers_a700_for_its_batch(tmp_path, monkeypatch):
+    """The files were renamed, but their names may not survive a crash: no success for any."""
+    loop, commit = commit_with_answers(tmp_path)
+    monkeypatch.setattr(committer, "commit_names", failing)
+    try:
+        for n in range(3):
+            writer, _ = writer_for(tmp_path, f"1.2.826.0.1.504.{n}")
+            commit.submit(writer, n)
+        loop.run_until(lambda: len(loop.answers) == 3)
+    finally:
+        commit.close()
+    assert [loop.answers[n][0].status for n in range(3)] == [OUT_OF_RESOURCES] * 3
+    assert hidden_files(tmp_path) == []                # every descriptor and temp file settled
+
+
+def test_a_naming_request_that_fails_reaches_only_its_store(tmp_path):
+    """publish() runs in the sync thread: an exception there (the supervisor did not answer a
+    +fsu request) is handed to that store's owner, and the rest of the batch is committed."""
+    class SupervisorGone(Exception):
+        pass
+
+    def no_answer(count):
+        raise SupervisorGone("no answer to 'name' within 10000 ms")
+
+    loop = Loop()
+    answered = {}
+    commit = committer.GroupCommit(True, answered.__setitem__, loop.call_soon_threadsafe)
+    writers = [writer_for(tmp_path, "1.2.826.0.1.505.0")[0],
+               writer_for(tmp_path, "1.2.826.0.1.505.1", filename_mode="short-unique",
+                          namer=storage.Namer(None, no_answer))[0],
+               writer_for(tmp_path, "1.2.826.0.1.505.2")[0]]
+    try:
+        for n, writer in enumerate(writers):
+            commit.submit(writer, n)
+        loop.run_until(lambda: len(answered) == 3)
+    finally:
+        commit.close()
+    assert isinstance(answered[1], SupervisorGone)
+    assert answered[0].status == answered[2].status == SUCCESS
+    assert sorted(os.listdir(tmp_path)) == ["CT.1.2.826.0.1.505.0", "CT.1.2.826.0.1.505.2"]
 
 
 def test_without_fsync_a_store_is_answered_at_once(tmp_path):

@@ -14,6 +14,7 @@ import gc
 import os
 import signal
 import sys
+import threading
 
 from dcmrecv_cluster.shared import exitcodes, fdpass, part10, wire
 from dcmrecv_cluster.shared.runconfig import WorkerConfig
@@ -70,6 +71,7 @@ class Worker:
                                    config.log_level or config.options.log_level, reports=config.store_reports)
         self.settings = build_settings(config)
         self.unique_uids: list[str] = []
+        self.lease_lock = threading.Lock()
         self.namer = Namer(self._unique_uid, self._short_candidates)
         self.reactor = Reactor(durable=config.options.fsync)
         self.channel = None
@@ -78,9 +80,11 @@ class Worker:
 
     def _unique_uid(self) -> str:
         # Leased in blocks: +fu names need no order, and a round trip per store would stall the loop.
-        if not self.unique_uids:
-            self.unique_uids = self.link.request(wire.NAME, mode="unique", count=UNIQUE_UID_LEASE)["names"][::-1]
-        return self.unique_uids.pop()
+        # The loop (naming a store) and the sync thread (a name found taken) both draw on the lease.
+        with self.lease_lock:
+            if not self.unique_uids:
+                self.unique_uids = self.link.request(wire.NAME, mode="unique", count=UNIQUE_UID_LEASE)["names"][::-1]
+            return self.unique_uids.pop()
 
     def _short_candidates(self, count: int) -> list[str]:
         return self.link.request(wire.NAME, mode="short", count=count)["names"]

@@ -312,8 +312,9 @@ class InstanceWriter:
 
     # ---- completing ---------------------------------------------------------
     # A store ends in three steps so that a batch of them shares one journal commit
-    # (workers/committer.py): complete() when the last fragment is in, stage() before the
-    # sync that makes the data durable, publish() (the name) before the one that makes it durable.
+    # (workers/committer.py): complete() when the last fragment is in, stage() (on the loop: it
+    # may ask the supervisor for a name) before the sync that makes the data durable, publish()
+    # (the name; in the sync thread when durable) before the one that makes the name durable.
 
     def complete(self) -> Outcome | None:
         """Last fragment arrived: the answer when no file is to be made, None when it must be committed."""
@@ -372,7 +373,7 @@ class InstanceWriter:
         self._release_files()
 
     def finish(self) -> Outcome:
-        """complete(), then both stages at once: for callers without a reactor."""
+        """complete(), then the whole commit at once: for callers without a reactor."""
         from dcmrecv_cluster.workers.committer import commit_now
 
         outcome = self.complete()
