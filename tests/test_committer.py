@@ -95,7 +95,7 @@ def store_dir(request, tmp_path):
 def decided(folder) -> bool:
     fd = os.open(os.path.join(folder, "probe"), os.O_CREAT | os.O_WRONLY, 0o600)
     try:
-        return durability.scheme(fd).one_commit
+        return durability.one_commit(fd)
     finally:
         os.close(fd)
 

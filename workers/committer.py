@@ -7,9 +7,10 @@ time, the batch being whatever finished while the previous one was in flight:
 
     data      on journaled ext4 and XFS, each file's pages written out and
               waited for, no commit (see durability.py); elsewhere syncfs()
-              through the stores' files, one per folder (a journal commit)
+              of the stores' filesystems (a commit)
     rename    each file to its final name
-    names     fsync() of each folder touched (one journal commit)
+    names     fsync() of each folder touched (one journal commit); elsewhere
+              syncfs() first
     answer    handed back to the reactor, once for the whole batch
 
 A name never appears before its data are on disk, and no success is answered
@@ -41,46 +42,45 @@ except (OSError, AttributeError):      # not Linux: fsync each file instead
     _syncfs = None
 
 
-def _first_in_each_folder(writers: list) -> dict[str, object]:
-    """One store per folder: decisions are taken per folder, through a store's own descriptor, so
-    no folder is ever held open (a full volume must stay unmountable) and a volume mounted in a
-    folder's place is seen at once."""
-    first_in: dict[str, object] = {}
+def _folders(writers: list) -> dict[str, tuple[object, bool]]:
+    """Each folder of a batch, one store in it, and whether its filesystem takes one commit.
+
+    Decided once per batch, through a store's own descriptor, so no folder is ever held open
+    (a full volume must stay unmountable) and a volume mounted in a folder's place is seen at
+    once."""
+    folders: dict[str, tuple[object, bool]] = {}
     for writer in writers:
-        first_in.setdefault(writer.directory, writer)
-    return first_in
+        if writer.directory not in folders:
+            folders[writer.directory] = (writer, _syncfs is not None and durability.one_commit(writer.fd))
+    return folders
 
 
-def write_back(writers: list) -> None:
+def write_back(writers: list, folders: dict) -> None:
     """Make the data of ``writers`` durable before their names (descriptors still open)."""
     if _syncfs is None:
         for writer in writers:
             os.fsync(writer.fd)
         return
-    first_in = _first_in_each_folder(writers)
-    one_commit = {folder: durability.scheme(writer.fd).one_commit for folder, writer in first_in.items()}
-    ordered = [writer for writer in writers if one_commit[writer.directory]]
+    ordered = [writer for writer in writers if folders[writer.directory][1]]
     for writer in ordered:      # all writes in flight at once, then wait for each
         durability.start_write_out(writer.fd)
     for writer in ordered:
         durability.write_out(writer.fd)
-    for folder, writer in first_in.items():
-        if not one_commit[folder]:
-            durability.checked(_syncfs(writer.fd))
+    for first, one_commit in folders.values():
+        if not one_commit:
+            durability.checked(_syncfs(first.fd))
 
 
-def commit_names(writers: list) -> None:
-    """Make the names given since the data were durable durable too: fsync each folder touched
-    once, or commit the whole filesystem once where a folder fsync does not hold (btrfs)."""
-    first_in = _first_in_each_folder(writers)
-    by_syncfs = {folder: _syncfs is not None and durability.scheme(first.fd).names_by_syncfs
-                 for folder, first in first_in.items()}
-    filesystems = {os.fstat(first.fd).st_dev: first for folder, first in first_in.items() if by_syncfs[folder]}
-    folders = {directory for writer in writers if not by_syncfs[writer.directory]
-               for directory in writer.directories_to_sync}
-    for first in filesystems.values():
-        durability.checked(_syncfs(first.fd))
-    for directory in folders:
+def commit_names(writers: list, folders: dict) -> None:
+    """Make the names given since the data were durable durable too: an fsync of each folder
+    touched; the general way (durability.py) commits their filesystems with syncfs first."""
+    general: dict[str, int] = {}       # through a renamed file of each folder: still open
+    for writer in writers:
+        if _syncfs is not None and not folders[writer.directory][1]:
+            general.setdefault(writer.directory, writer.fd)
+    for fd in {os.fstat(fd).st_dev: fd for fd in general.values()}.values():
+        durability.checked(_syncfs(fd))
+    for directory in {directory for writer in writers for directory in writer.directories_to_sync}:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.fsync(fd)
@@ -125,20 +125,30 @@ def _settle(renamed: list) -> None:
         writer.forget_created_directories()
 
 
-def commit_batch(writers: list, durable: bool) -> list:
-    """Data, names, answers for staged stores: [(writer, outcome)], in the caller's thread."""
+def commit_batch(writers: list, durable: bool) -> tuple[list, list]:
+    """Data, names, answers for staged stores, in the caller's thread: ([(writer, outcome)], renamed).
+
+    The renamed ones still hold their descriptors: _settle() them once answered (the sync
+    thread leaves that to the loop, where closing takes no turn of the GIL)."""
+    folders = {}
     if durable:
         try:
-            write_back(writers)
+            folders = _folders(writers)
+            write_back(writers, folders)
         except OSError as exc:
-            return _sync_failed(exc, writers, [])
+            return _sync_failed(exc, writers, []), []
     answers, renamed = _publish_all(writers)
     if durable and renamed:
         try:
-            commit_names(renamed)
+            commit_names(renamed, folders)
         except OSError as exc:
             lost = {id(writer) for writer in renamed}
             answers = [answer for answer in answers if id(answer[0]) not in lost] + _sync_failed(exc, [], renamed)
+    return answers, renamed
+
+
+def _commit_settled(writers: list, durable: bool) -> list:
+    answers, renamed = commit_batch(writers, durable)
     _settle(renamed)
     return answers
 
@@ -148,7 +158,7 @@ def commit_now(writer, durable: bool):
     outcome = writer.stage()
     if outcome is not None:
         return outcome
-    outcome = commit_batch([writer], durable)[0][1]
+    outcome = _commit_settled([writer], durable)[0][1]
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
@@ -160,7 +170,7 @@ class _SyncThread:
     def __init__(self, done: Callable[[list], None],
                  call_soon_threadsafe: Callable[[Callable[[], None]], None]) -> None:
         self.done, self.call_soon_threadsafe = done, call_soon_threadsafe
-        self.work: Callable[[list], list] = lambda batch: commit_batch(batch, durable=True)
+        self.work: Callable[[list], tuple[list, list]] = lambda batch: commit_batch(batch, durable=True)
         self.pending: list = []
         self.busy = False
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -180,15 +190,16 @@ class _SyncThread:
     def _run(self) -> None:
         while (batch := self.jobs.get()) is not None:
             try:
-                answers = self.work(batch)
+                answers, renamed = self.work(batch)
             except Exception as exc:  # noqa: BLE001 - a bug must not leave a batch unanswered
-                answers = [(writer, exc) for writer in batch]
+                answers, renamed = [(writer, exc) for writer in batch], []
                 for writer in batch:
                     writer.discard()
-            self.call_soon_threadsafe(lambda answers=answers: self._finished(answers))
+            self.call_soon_threadsafe(lambda answers=answers, renamed=renamed: self._finished(answers, renamed))
 
-    def _finished(self, answers: list) -> None:
+    def _finished(self, answers: list, renamed: list) -> None:
         self.busy = False
+        _settle(renamed)
         self.done(answers)
         self._next()
 
@@ -215,7 +226,7 @@ class GroupCommit:
     def submit(self, writer, token) -> None:
         outcome = writer.stage()
         if outcome is None and not self.durable:
-            outcome = commit_batch([writer], durable=False)[0][1]
+            outcome = _commit_settled([writer], durable=False)[0][1]
         if outcome is not None:
             self.answer(token, outcome)
             return

@@ -17,9 +17,21 @@ a journal, XFS), one commit is enough:
 So if a name survives a crash, the transaction holding it committed, with everything
 logged before it and every write completed before it. ext4 converts unwritten extents
 and updates the on-disk size before it ends page write-back (ext4_end_io_rsv_work then
-ext4_finish_bio); XFS does the same in its ioend completion. ext4 without a journal,
-and every other filesystem, keep the two-commit way; there the names are committed with
-a folder fsync on ext4, and with syncfs on btrfs and filesystems not checked.
+ext4_finish_bio); XFS does the same in its ioend completion.
+
+ext4 without a journal, btrfs and every other filesystem keep the general way: syncfs for
+the data, rename, then syncfs and an fsync of each folder for the names. A folder fsync
+alone is not enough there, the replays caught both:
+
+* ext4 without a journal keeps a folder's dirty blocks on a list that an fsync empties
+  while it writes them; a second worker's fsync of the same folder, while the first is
+  writing the block its rename changed again, finds the list empty and returns. syncfs
+  writes back every dirty block and waits, that one included; it ends with that
+  write-back, after its own cache flush, so the folder fsync's flush comes after it.
+* btrfs: a folder fsync while another task logs the same folder in the first log
+  transaction of a commit can return before that log is on the disk (the tree log's
+  last_log_commit starts equal to the first log's id); syncfs waits for any commit in
+  flight.
 
 tests/test_power_cut.py holds the kernel to this: it replays the disk as a power cut
 would leave it after every flush of a run, on ext4, ext4 with fast_commit and XFS (and
@@ -32,7 +44,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import NamedTuple
 
 _WAIT_BEFORE, _WRITE, _WAIT_AFTER = 1, 2, 4
 
@@ -43,15 +54,7 @@ try:
 except (OSError, AttributeError):      # not Linux
     _sync_file_range = None
 
-# Where a folder fsync was seen to make a rename durable by itself (tests/test_power_cut.py).
-# btrfs is not among them: its fsync of a folder that another task is logging in the first
-# log transaction of a commit can return before that log is on the disk (the tree log's
-# last_log_commit starts equal to the first log's id), which the replays caught once (an
-# answer before the name's flush); a whole-filesystem commit (syncfs) waits for any commit
-# in flight. Filesystems not checked take syncfs too.
-_FOLDER_FSYNC_HOLDS = frozenset({"ext4", "xfs"})
-
-_by_filesystem: dict[tuple[int, int], Scheme] = {}
+_by_filesystem: dict[tuple[int, int], bool] = {}
 
 
 def checked(result: int) -> None:
@@ -71,15 +74,9 @@ def start_write_out(fd: int) -> None:
     checked(_sync_file_range(fd, 0, 0, _WRITE))
 
 
-class Scheme(NamedTuple):
-    """How a batch is made durable on one filesystem (see the module docstring)."""
-
-    one_commit: bool        # data written out and waited for, no commit of their own
-    names_by_syncfs: bool   # names made durable by a whole-filesystem commit, not a folder fsync
-
-
-def scheme(fd: int) -> Scheme:
-    """The scheme for the filesystem of the file behind ``fd``.
+def one_commit(fd: int) -> bool:
+    """True where a batch takes one commit on the filesystem of the file behind ``fd``
+    (data written out and waited for, names by a folder fsync); False: the general way.
 
     Decided once per filesystem: its device and its id (ext4's comes from its UUID), so a
     volume made again on the same device, or mounted in another's place, is decided anew.
@@ -91,9 +88,8 @@ def scheme(fd: int) -> Scheme:
         if len(_by_filesystem) >= 256:      # volumes come and go: forget, do not grow
             _by_filesystem.clear()
         fstype = _filesystem_type(device)
-        one_commit = _sync_file_range is not None and (
+        known = _by_filesystem[key] = _sync_file_range is not None and (
             fstype == "xfs" or (fstype == "ext4" and _has_jbd2_journal(device)))
-        known = _by_filesystem[key] = Scheme(one_commit, fstype not in _FOLDER_FSYNC_HOLDS)
     return known
 
 

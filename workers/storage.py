@@ -46,7 +46,9 @@ _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 try:
-    _renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    # With the GIL held (PyDLL): a rename is a short metadata call, and in the sync thread each
+    # release would make it wait for the loop to hand the GIL back.
+    _renameat2 = ctypes.PyDLL(None, use_errno=True).renameat2
     _renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
 except (OSError, AttributeError):       # glibc < 2.28 or not Linux
     _renameat2 = None
