@@ -92,6 +92,17 @@ def store_dir(request, tmp_path):
             yield type(tmp_path)(mountpoint)
 
 
+def opened_in(folder) -> list[str]:
+    """Files of ``folder`` this process still holds open."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(f"{folder}/"):
+                held.append(target)
+    return held
+
+
 def decided(folder) -> bool:
     fd = os.open(os.path.join(folder, "probe"), os.O_CREAT | os.O_WRONLY, 0o600)
     try:
@@ -124,6 +135,7 @@ def test_every_store_is_answered_once_complete_under_its_final_name(store_dir):
         loop.run_until(lambda: len(loop.answers) == len(expected))
     finally:
         commit.close()
+    assert opened_in(tmp_path) == []
     for uid, data in expected.items():
         outcome, content = loop.answers[uid]
         assert outcome.status == SUCCESS and outcome.path == str(tmp_path / f"CT.{uid}")
@@ -154,9 +166,12 @@ def failing(*_args):
     raise OSError(errno.EIO, os.strerror(errno.EIO))
 
 
-def test_a_failed_data_sync_answers_a700_for_its_batch_and_leaves_nothing(tmp_path, monkeypatch):
+@pytest.mark.parametrize("stage, names_left", [("write_back", 0), ("commit_names", 3)])
+def test_a_failed_sync_answers_a700_for_its_whole_batch(tmp_path, monkeypatch, stage, names_left):
+    """Data sync failed: nothing keeps a name. Name commit failed: the files were renamed, but
+    their names may not survive a crash, so no success for any either."""
     loop, commit = commit_with_answers(tmp_path)
-    monkeypatch.setattr(committer, "write_back", failing)
+    monkeypatch.setattr(committer, stage, failing)
     try:
         for n in range(3):
             writer, _ = writer_for(tmp_path, f"1.2.826.0.1.502.{n}")
@@ -165,22 +180,8 @@ def test_a_failed_data_sync_answers_a700_for_its_batch_and_leaves_nothing(tmp_pa
     finally:
         commit.close()
     assert [loop.answers[n][0].status for n in range(3)] == [OUT_OF_RESOURCES] * 3
-    assert sorted(os.listdir(tmp_path)) == []          # no final name, no temp file
-
-
-def test_a_failed_name_commit_answers_a700_for_its_batch(tmp_path, monkeypatch):
-    """The files were renamed, but their names may not survive a crash: no success for any."""
-    loop, commit = commit_with_answers(tmp_path)
-    monkeypatch.setattr(committer, "commit_names", failing)
-    try:
-        for n in range(3):
-            writer, _ = writer_for(tmp_path, f"1.2.826.0.1.504.{n}")
-            commit.submit(writer, n)
-        loop.run_until(lambda: len(loop.answers) == 3)
-    finally:
-        commit.close()
-    assert [loop.answers[n][0].status for n in range(3)] == [OUT_OF_RESOURCES] * 3
-    assert hidden_files(tmp_path) == []                # every descriptor and temp file settled
+    assert hidden_files(tmp_path) == [] and opened_in(tmp_path) == []     # temp files and descriptors settled
+    assert len(os.listdir(tmp_path)) == names_left
 
 
 def test_a_naming_request_that_fails_reaches_only_its_store(tmp_path):
