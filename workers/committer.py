@@ -74,12 +74,11 @@ def write_back(writers: list, folders: dict) -> None:
 def commit_names(writers: list, folders: dict) -> None:
     """Make the names given since the data were durable durable too: an fsync of each folder
     touched; the general way (durability.py) commits their filesystems with syncfs first."""
-    general: dict[str, int] = {}       # through a renamed file of each folder: still open
-    for writer in writers:
-        if _syncfs is not None and not folders[writer.directory][1]:
-            general.setdefault(writer.directory, writer.fd)
-    for fd in {os.fstat(fd).st_dev: fd for fd in general.values()}.values():
-        durability.checked(_syncfs(fd))
+    if _syncfs is not None:
+        # Through a renamed file of each folder (still open), one per filesystem.
+        general = {writer.directory: writer.fd for writer in writers if not folders[writer.directory][1]}
+        for fd in {os.fstat(fd).st_dev: fd for fd in general.values()}.values():
+            durability.checked(_syncfs(fd))
     for directory in {directory for writer in writers for directory in writer.directories_to_sync}:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
